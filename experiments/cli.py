@@ -1,0 +1,98 @@
+"""Command-line plumbing shared by the runners: ``--key=value`` flags from a dataclass, one-line errors, devices.
+
+Each runner declares a ``@dataclass Args`` whose fields carry their ``--help`` text in ``metadata["help"]``;
+``parse_args(Args)`` turns it into flags with the same snake_case names, so a W&B agent's ``${args}`` feeds them
+unchanged. Booleans accept True/False (how agents pass them), 1/0 and yes/no.
+
+Errors a user can fix (a bad flag value, a missing file) are raised as ``UsageError`` and reported by
+``run_main`` as one line on stderr with exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import torch
+
+A = TypeVar("A")
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Something the user can fix; the message says what is wrong and what to do."""
+
+
+def to_bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        raise UsageError(f"{message} (see --help)")
+
+
+def parse_args(args_cls: type[A], argv: list[str] | None = None, description: str = "") -> A:
+    """Parse ``--key=value`` flags named after the fields of the dataclass ``args_cls``."""
+    parser = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    types = {bool: to_bool, "bool": to_bool, int: int, "int": int, float: float, "float": float}
+    for field in dataclasses.fields(args_cls):
+        parser.add_argument(
+            f"--{field.name}",
+            type=types.get(field.type, str),
+            default=field.default,
+            metavar=field.name.upper(),
+            help=field.metadata.get("help", ""),
+        )
+    return args_cls(**vars(parser.parse_args(argv)))
+
+
+def arg(default, help: str):  # noqa: A002 - mirrors argparse's keyword
+    """A dataclass field with its --help text."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; an unavailable CUDA request is a usage error, not a crash later."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device={name} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device={name} asked for CUDA but no GPU is visible; use --device=cpu")
+    return device
+
+
+def check_writable(path: str | Path) -> Path:
+    """Create the folder ``path`` if needed and prove it writable with a probe file (root ignores os.access)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UsageError(f"--out={path} is not writable ({error.strerror}); choose another --out") from None
+    return path
+
+
+def run_main(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> None:
+    """Run a runner's main, turning UsageError into one line on stderr and exit status 2."""
+    try:
+        main(argv)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("interrupted: no record was written for the unfinished run", file=sys.stderr)
+        sys.exit(130)

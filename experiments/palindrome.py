@@ -1,0 +1,217 @@
+"""Train a vanilla RNN or the from-scratch LSTM to predict the last digit of a palindrome (Part I).
+
+    python -m experiments.palindrome --model=lstm --T=20 --lr=0.001 --seed=0
+    python -m experiments.palindrome --model=rnn --T=5 --input_encoding=onehot --out=runs/try
+    python -m experiments.palindrome --help
+
+Reads top to bottom: arguments, seeding, data, model, training loop, evaluation, record. Every ``eval_every``
+steps the model is evaluated on a fixed slice of the held-out set; at the end on the whole held-out set (every
+palindrome of length T when there are at most 100,000, else a fixed sample of 10,000). The run logs to W&B
+(see experiments/tracker.py for the mode) and writes ``<out>/<run name>/record.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim
+from experiments.progress import Progress
+from experiments.tracker import Tracker
+from models.lstm import LSTM, parse_forget_bias
+from models.rnn import RNN
+
+MODELS = ("rnn", "lstm")
+
+
+@dataclass
+class Args:
+    model: str = arg("lstm", "rnn or lstm")
+    T: int = arg(5, "palindrome length: the model reads T-1 digits and predicts the T-th")
+    lr: float = arg(1e-3, "RMSprop learning rate")
+    steps: int = arg(10_000, "training steps (batches); the template's default")
+    batch_size: int = arg(128, "palindromes per batch")
+    hidden: int = arg(128, "hidden units H")
+    input_encoding: str = arg("scalar", "scalar (the digit's value, the template's default) or onehot")
+    forget_bias: str = arg("1.0", "initial b_f of the LSTM: a number, or chrono (Tallec & Ollivier 2018)")
+    max_norm: float = arg(10.0, "gradient clipping: largest global gradient norm")
+    seed: int = arg(0, "seed of the initialisation and of the training batches")
+    eval_every: int = arg(100, "steps between evaluations")
+    eval_size: int = arg(2_048, "held-out palindromes in each periodic evaluation (the final one uses all)")
+    target_acc: float = arg(0.99, "steps_to_target is the first evaluation at or above this accuracy")
+    early_stop: int = arg(3, "stop after this many evaluations in a row at 100%% accuracy; 0 never stops early")
+    grad_flow: bool = arg(True, "record the norm of dL/dh(t) for every t at initialisation and at the end")
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N")
+    threads: int = arg(0, "CPU threads for torch; 0 keeps torch's default")
+    out: str = arg("runs", "folder of run records: the record goes to <out>/<run name>/record.json")
+    project: str = arg("lstm-vs-rnn", "W&B project")
+    group: str = arg("", "W&B group (the sweep runner sets it to the sweep's name)")
+
+    def validate(self) -> None:
+        if self.model not in MODELS:
+            raise UsageError(f"--model={self.model} is not one of {', '.join(MODELS)}")
+        if self.T < 2:
+            raise UsageError(f"--T={self.T}: a palindrome needs T >= 2 (T-1 input digits and one target)")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError(f"--lr={self.lr}: the learning rate must be a positive number")
+        if self.input_encoding not in ENCODINGS:
+            raise UsageError(f"--input_encoding={self.input_encoding} is not one of {', '.join(ENCODINGS)}")
+        try:
+            parse_forget_bias(self.forget_bias)
+        except ValueError as error:
+            raise UsageError(f"--forget_bias: {error}") from None
+        for name in ("steps", "batch_size", "hidden", "eval_every", "eval_size"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name}={getattr(self, name)} must be at least 1")
+        if self.max_norm <= 0:
+            raise UsageError(f"--max_norm={self.max_norm} must be positive")
+        if self.early_stop < 0 or self.threads < 0:
+            raise UsageError("--early_stop and --threads must be >= 0")
+        check_writable(self.out)
+
+
+# Tags for the settings that a run name shows when they differ from the defaults, so names read like a table row.
+NAME_TAGS = {"input_encoding": "", "forget_bias": "fb", "hidden": "H", "batch_size": "B", "steps": "steps", "max_norm": "clip"}
+
+
+def run_name(args: Args) -> str:
+    """``lstm__T50__lr0.001__onehot__fbchrono__s0``: model, T, lr, the non-default settings, seed."""
+    defaults = Args()
+    parts = [args.model, f"T{args.T}", f"lr{args.lr:g}"]
+    for key, tag in NAME_TAGS.items():
+        value = getattr(args, key)
+        if key == "forget_bias" and args.model != "lstm":
+            continue
+        if str(value) != str(getattr(defaults, key)):
+            parts.append(f"{tag}{value:g}" if isinstance(value, float) else f"{tag}{value}")
+    parts.append(f"s{args.seed}")
+    return "__".join(parts)
+
+
+def build_model(args: Args) -> torch.nn.Module:
+    if args.model == "rnn":
+        return RNN(input_dim(args.input_encoding), args.hidden)
+    return LSTM(input_dim(args.input_encoding), args.hidden, forget_bias=args.forget_bias, max_len=args.T - 1)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 8_192) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over (x, y), in chunks to bound memory."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(y), chunk):
+        logits = model(x[start : start + chunk])
+        loss_sum += F.cross_entropy(logits, y[start : start + chunk], reduction="sum").item()
+        correct += (logits.argmax(1) == y[start : start + chunk]).sum().item()
+    model.train()
+    return loss_sum / len(y), correct / len(y)
+
+
+def gradient_flow(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Mean over samples of ||dL_n/dh_n(t)|| for t = 1..T-1: how much of the loss's gradient reaches step t."""
+    logits, hiddens = model(x, return_hidden=True)
+    loss = F.cross_entropy(logits, y, reduction="sum")  # summed, so each sample's gradient is its own loss's
+    grads = torch.autograd.grad(loss, hiddens)
+    return [g.norm(dim=1).mean().item() for g in grads]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(Args, argv, description=__doc__.split("\n")[0])
+    args.validate()
+    name = run_name(args)
+    device = resolve_device(args.device)
+
+    # --- seeding: one place; the same seed gives the same run on the CPU ---
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    # --- data ---
+    sampler = PalindromeSampler(args.T, seed=args.seed, device=device)
+    heldout_digits, heldout_y, exhaustive = heldout_set(args.T)
+    heldout_x = encode(heldout_digits, args.input_encoding).to(device)
+    heldout_y = heldout_y.to(device)
+    monitor = slice(0, min(args.eval_size, len(heldout_y)))  # fixed slice for the periodic evaluations
+    flow_batch = slice(0, min(512, len(heldout_y)))
+
+    # --- model and optimiser ---
+    model = build_model(args).to(device)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=args.lr)
+
+    tracker = Tracker(
+        project=args.project, group=args.group, name=name, config=dataclasses.asdict(args),
+        run_dir=f"{args.out}/{name}", job_type="palindrome",
+    )
+    summary = tracker.summary
+    summary.update(heldout_size=len(heldout_y), heldout_exhaustive=exhaustive, steps_to_target=None)
+    summary["params"] = sum(p.numel() for p in model.parameters())
+    if args.grad_flow:
+        summary["grad_flow/init"] = gradient_flow(model, heldout_x[flow_batch], heldout_y[flow_batch])
+
+    # --- training loop ---
+    progress = Progress(total=args.steps, desc=name)
+    loss_sum = torch.zeros((), device=device)  # accumulated on the device: no host sync every step
+    correct_sum = torch.zeros((), device=device)
+    seen, solved_streak, best_acc, step = 0, 0, 0.0, 0
+    train_time, tic = 0.0, time.perf_counter()
+    for step in range(1, args.steps + 1):
+        digits, target = sampler.batch(args.batch_size)
+        logits = model(encode(digits, args.input_encoding))
+        loss = F.cross_entropy(logits, target)  # equation (9) on the logits of the last step
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=args.max_norm)
+        optimizer.step()
+        loss_sum += loss.detach() * len(target)
+        correct_sum += (logits.detach().argmax(1) == target).sum()
+        seen += len(target)
+
+        if step % args.eval_every == 0 or step == args.steps:
+            train_time += time.perf_counter() - tic
+            eval_loss, eval_acc = evaluate(model, heldout_x[monitor], heldout_y[monitor])
+            train_loss, train_acc = loss_sum.item() / seen, correct_sum.item() / seen
+            loss_sum.zero_(), correct_sum.zero_()
+            seen = 0
+            tracker.log(
+                {"train/loss": train_loss, "train/acc": train_acc, "eval/loss": eval_loss, "eval/acc": eval_acc},
+                step=step,
+            )
+            best_acc = max(best_acc, eval_acc)
+            if summary["steps_to_target"] is None and eval_acc >= args.target_acc:
+                summary["steps_to_target"] = step
+            progress.update(step, f"loss {train_loss:.3f} eval/acc {eval_acc:.3f}")
+            solved_streak = solved_streak + 1 if eval_acc == 1.0 else 0
+            tic = time.perf_counter()
+            if args.early_stop and solved_streak >= args.early_stop:
+                break
+    train_time += time.perf_counter() - tic
+    progress.close()
+
+    # --- final evaluation on the whole held-out set ---
+    eval_loss, eval_acc = evaluate(model, heldout_x, heldout_y)
+    summary.update({
+        "eval/acc": eval_acc, "eval/loss": eval_loss, "eval/acc_best": max(best_acc, eval_acc),
+        "steps_done": step, "train_time_s": train_time, "steps_per_s": step / max(train_time, 1e-9),
+        "device": str(device),
+    })
+    if args.grad_flow:
+        summary["grad_flow/final"] = gradient_flow(model, heldout_x[flow_batch], heldout_y[flow_batch])
+    record = tracker.finish()
+    target_text = f"{args.target_acc:.0%} at step {summary['steps_to_target']}" if summary["steps_to_target"] else f"never reached {args.target_acc:.0%}"
+    print(
+        f"{name}: eval/acc {eval_acc:.4f} ({'all' if exhaustive else 'a sample of'} {len(heldout_y)} palindromes), "
+        f"{target_text}, {step} steps in {train_time:.1f} s ({summary['steps_per_s']:.0f} steps/s) -> {record}",
+        file=sys.stderr,
+    )
+    return summary
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,102 @@
+"""Palindromes of digits: the data of Part I, generated as whole batches of tensors.
+
+    from experiments.palindrome_data import PalindromeSampler, encode, heldout_set
+    sampler = PalindromeSampler(T=20, seed=0, device="cpu")
+    digits, target = sampler.batch(128)      # (128, 19) long, (128,) long
+    x = encode(digits, "onehot")             # (128, 19, 10) float
+
+The distribution is the assignment template's ``PalindromeDataset``: T is the palindrome's length, its left half is
+ceil(T/2) uniform digits, the right half mirrors it; the input is the first T-1 digits and the target is the T-th,
+which equals the first. ``PalindromeDataset`` keeps the template's interface for users who come from it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+NUM_DIGITS = 10
+ENCODINGS = ("scalar", "onehot")
+EXHAUSTIVE_LIMIT = 100_000  # evaluate on every palindrome when there are at most this many
+
+
+def input_dim(encoding: str) -> int:
+    """Feature size of one time step under ``encoding``."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"input_encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    return 1 if encoding == "scalar" else NUM_DIGITS
+
+
+def mirror(left: torch.Tensor, T: int) -> torch.Tensor:
+    """Whole palindromes (N, T) from their left halves (N, ceil(T/2)); the middle digit is not repeated for odd T."""
+    right = left[:, : T // 2].flip(1)
+    return torch.cat([left, right], dim=1)
+
+
+def split(palindromes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input (the first T-1 digits) and target (the T-th digit)."""
+    return palindromes[:, :-1], palindromes[:, -1]
+
+
+def encode(digits: torch.Tensor, encoding: str) -> torch.Tensor:
+    """(N, L) long digits -> (N, L, input_dim) float: the digit's value ("scalar") or a one-hot vector."""
+    if encoding == "scalar":
+        return digits.unsqueeze(-1).float()
+    if encoding == "onehot":
+        return torch.nn.functional.one_hot(digits, NUM_DIGITS).float()
+    raise ValueError(f"input_encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+
+
+class PalindromeSampler:
+    """Seeded stream of training batches, drawn directly on ``device``."""
+
+    def __init__(self, T: int, seed: int, device: str | torch.device = "cpu") -> None:
+        if T < 2:
+            raise ValueError(f"T must be at least 2, got {T}")
+        self.T, self.device = T, torch.device(device)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+
+    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        left = torch.randint(
+            0, NUM_DIGITS, (batch_size, math.ceil(self.T / 2)), generator=self.generator, device=self.device
+        )
+        return split(mirror(left, self.T))
+
+
+def heldout_set(T: int, sample_size: int = 10_000, seed: int = 10**6) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The evaluation set: every palindrome of length T when there are few enough, else a fixed sample.
+
+    Returns (inputs, targets, exhaustive). The sample's seed is separate from every training seed, so that the
+    held-out set is the same for all runs at a given T.
+    """
+    half = math.ceil(T / 2)
+    if NUM_DIGITS**half <= EXHAUSTIVE_LIMIT:
+        # Row n of the left halves is n written in base 10 with `half` digits: every left half exactly once.
+        codes = torch.arange(NUM_DIGITS**half)
+        powers = NUM_DIGITS ** torch.arange(half - 1, -1, -1)
+        left = (codes.unsqueeze(1) // powers) % NUM_DIGITS
+        return (*split(mirror(left, T)), True)
+    generator = torch.Generator().manual_seed(seed + T)
+    left = torch.randint(0, NUM_DIGITS, (sample_size, half), generator=generator)
+    return (*split(mirror(left, T)), False)
+
+
+class PalindromeDataset(torch.utils.data.Dataset):
+    """The template's interface: ``PalindromeDataset(seq_length)[i] -> (first T-1 digits, last digit)``.
+
+    Samples come from the same generator as the training batches, as float32 numpy arrays like the template's.
+    The template's length is nominally infinite; ``len`` reports a large number so DataLoaders work.
+    """
+
+    def __init__(self, seq_length: int, seed: int = 0) -> None:
+        self.seq_length = seq_length
+        self.sampler = PalindromeSampler(seq_length, seed)
+
+    def __len__(self) -> int:
+        return 10**9
+
+    def __getitem__(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
+        digits, target = self.sampler.batch(1)
+        return digits[0].numpy().astype(np.float32), np.float32(target[0].item())

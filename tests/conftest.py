@@ -1,0 +1,31 @@
+"""Shared test fixtures: tiny, real configurations of the study (CPU, W&B disabled, few steps)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ["WANDB_MODE"] = "disabled"  # no test talks to W&B unless it sets the mode itself
+torch.set_num_threads(1)  # CI has 2 cores; subprocess runs get the other one
+
+
+def run_module(module: str, *flags: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m module flags...`` from the repository root, as a user would."""
+    full_env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", module, *flags], cwd=ROOT, env=full_env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def tiny_palindrome_flags(tmp_path: Path) -> list[str]:
+    """A palindrome run that finishes in about a second."""
+    return ["--T=4", "--steps=30", "--eval_every=10", "--hidden=16", "--batch_size=32", f"--out={tmp_path}/runs"]

@@ -1,0 +1,133 @@
+"""The from-scratch RNN and LSTM equal torch.nn.RNN / torch.nn.LSTM with the same weights copied in."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.lstm import LSTM
+from models.rnn import RNN
+
+FORBIDDEN = {"LSTM", "RNN", "GRU", "LSTMCell", "RNNCell", "GRUCell"}  # as attributes of torch.nn
+
+
+def torch_lstm_like(model: LSTM) -> tuple[torch.nn.LSTM, torch.nn.Linear]:
+    """nn.LSTM (gate order i, f, g, o) + Linear head holding our equation weights."""
+    ref = torch.nn.LSTM(model.input_dim, model.hidden, batch_first=True).double()
+    head = torch.nn.Linear(model.hidden, model.num_classes).double()
+    with torch.no_grad():
+        ref.weight_ih_l0.copy_(torch.cat([model.W_ix, model.W_fx, model.W_gx, model.W_ox]))
+        ref.weight_hh_l0.copy_(torch.cat([model.W_ih, model.W_fh, model.W_gh, model.W_oh]))
+        ref.bias_ih_l0.copy_(torch.cat([model.b_i, model.b_f, model.b_g, model.b_o]))
+        ref.bias_hh_l0.zero_()
+        head.weight.copy_(model.W_ph)
+        head.bias.copy_(model.b_p)
+    return ref, head
+
+
+def make_input(encoding: str, batch: int = 6, length: int = 9) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    digits = torch.randint(0, 10, (batch, length), generator=gen)
+    if encoding == "onehot":
+        x = torch.nn.functional.one_hot(digits, 10).double()
+    else:
+        x = digits.unsqueeze(-1).double()
+    return x, torch.randint(0, 10, (batch,), generator=gen)
+
+
+@pytest.mark.parametrize("encoding", ["scalar", "onehot"])
+@pytest.mark.parametrize("return_hidden", [False, True], ids=["fused-bptt", "autograd-steps"])
+def test_lstm_matches_torch_lstm(encoding: str, return_hidden: bool) -> None:
+    torch.manual_seed(0)
+    x, y = make_input(encoding)
+    model = LSTM(x.shape[-1], hidden=12, forget_bias="chrono", max_len=x.shape[1]).double()
+    with torch.no_grad():  # non-zero biases everywhere, so every bias's path is checked
+        model.b.normal_()
+        model.b_p.normal_()
+    ref, head = torch_lstm_like(model)
+
+    out = model(x, return_hidden=return_hidden)
+    logits = out[0] if return_hidden else out
+    ref_logits = head(ref(x)[0][:, -1])
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=0)
+
+    torch.nn.functional.cross_entropy(logits, y).backward()
+    torch.nn.functional.cross_entropy(ref_logits, y).backward()
+    H = model.hidden
+    i, f, g, o = (slice(k * H, (k + 1) * H) for k in range(4))  # torch's gate blocks
+    for gate in "gifo":
+        block = {"g": g, "i": i, "f": f, "o": o}[gate]
+        expected = {f"W_{gate}x": ref.weight_ih_l0.grad[block], f"W_{gate}h": ref.weight_hh_l0.grad[block],
+                    f"b_{gate}": ref.bias_ih_l0.grad[block]}
+        for name, grad in expected.items():
+            fused, k = {"x": model.W_x, "h": model.W_h}.get(name[-1], model.b), "gifo".index(gate)
+            got = fused.grad[k * H : (k + 1) * H]  # the gradient of the view model.<name>
+            torch.testing.assert_close(got, grad, atol=1e-5, rtol=0, msg=f"gradient of {name}")
+    torch.testing.assert_close(model.W_ph.grad, head.weight.grad, atol=1e-5, rtol=0)
+    torch.testing.assert_close(model.b_p.grad, head.bias.grad, atol=1e-5, rtol=0)
+
+
+def test_equation_names_are_views_of_the_fused_parameters() -> None:
+    model = LSTM(input_dim=3, hidden=5)
+    assert model.W_gx.shape == (5, 3) and model.W_fh.shape == (5, 5) and model.b_o.shape == (5,)
+    with torch.no_grad():
+        model.W_fh.fill_(7.0)
+    assert (model.W_h[10:15] == 7.0).all()  # block 2 of g, i, f, o is f
+    assert model.W_fh.data_ptr() == model.W_h[10:15].data_ptr()
+
+
+def test_forget_bias_initialisation() -> None:
+    assert (LSTM(1, 8, forget_bias=1.0).b_f == 1.0).all()
+    assert (LSTM(1, 8, forget_bias=0).b_f == 0.0).all()
+    chrono = LSTM(1, 64, forget_bias="chrono", max_len=50)
+    assert (chrono.b_f >= 0).all() and (chrono.b_f <= torch.log(torch.tensor(49.0)) + 1e-6).all()
+    torch.testing.assert_close(chrono.b_i, -chrono.b_f)
+    assert chrono.b_f.std() > 0.3  # spread over time scales, not one constant
+    with pytest.raises(ValueError):
+        LSTM(1, 8, forget_bias="banana")
+
+
+@pytest.mark.parametrize("encoding", ["scalar", "onehot"])
+def test_rnn_matches_torch_rnn(encoding: str) -> None:
+    torch.manual_seed(0)
+    x, y = make_input(encoding)
+    model = RNN(x.shape[-1], hidden=12).double()
+    with torch.no_grad():
+        model.b_h.normal_()
+        model.b_p.normal_()
+    ref = torch.nn.RNN(model.input_dim, model.hidden, batch_first=True, nonlinearity="tanh").double()
+    head = torch.nn.Linear(model.hidden, 10).double()
+    with torch.no_grad():
+        ref.weight_ih_l0.copy_(model.W_hx)
+        ref.weight_hh_l0.copy_(model.W_hh)
+        ref.bias_ih_l0.copy_(model.b_h)
+        ref.bias_hh_l0.zero_()
+        head.weight.copy_(model.W_ph)
+        head.bias.copy_(model.b_p)
+    logits, ref_logits = model(x), head(ref(x)[0][:, -1])
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=0)
+    torch.nn.functional.cross_entropy(logits, y).backward()
+    torch.nn.functional.cross_entropy(ref_logits, y).backward()
+    for mine, theirs in [(model.W_hx, ref.weight_ih_l0), (model.W_hh, ref.weight_hh_l0), (model.b_h, ref.bias_ih_l0),
+                         (model.W_ph, head.weight), (model.b_p, head.bias)]:
+        torch.testing.assert_close(mine.grad, theirs.grad, atol=1e-5, rtol=0)
+
+
+def test_hidden_states_are_returned_for_every_step() -> None:
+    x = torch.randn(2, 7, 10)
+    for model in (RNN(10, 4), LSTM(10, 4)):
+        logits, hiddens = model(x, return_hidden=True)
+        assert logits.shape == (2, 10) and len(hiddens) == 7 and hiddens[-1].shape == (2, 4)
+
+
+def test_no_library_recurrent_modules_in_models() -> None:
+    """No nn.LSTM / nn.RNN / nn.GRU or cells is used in code under models/ (docstrings may name them)."""
+    import ast
+    from pathlib import Path
+
+    for path in (Path(__file__).resolve().parents[1] / "models").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN:
+                raise AssertionError(f"{path.name}:{node.lineno} uses .{node.attr}")
+            if isinstance(node, ast.ImportFrom) and any(alias.name in FORBIDDEN for alias in node.names):
+                raise AssertionError(f"{path.name}:{node.lineno} imports a recurrent module")

@@ -1,0 +1,78 @@
+"""The palindrome runner end to end: it learns, writes a record load_runs reads, and rejects bad flags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.runs import load_runs
+from experiments import palindrome
+from tests.conftest import run_module
+
+
+def test_tiny_run_writes_a_complete_record(tiny_palindrome_flags: list[str]) -> None:
+    result = run_module("experiments.palindrome", "--model=lstm", "--seed=3", *tiny_palindrome_flags)
+    assert result.returncode == 0, result.stderr
+    out = Path(tiny_palindrome_flags[-1].split("=", 1)[1])
+    record = json.loads((out / "lstm__T4__lr0.001__H16__B32__steps30__s3" / "record.json").read_text())
+    assert record["config"]["T"] == 4 and record["summary"]["steps_done"] == 30
+    assert [row["step"] for row in record["history"]] == [10, 20, 30]
+    assert len(record["summary"]["grad_flow/init"]) == 3  # one norm per input step
+    frame = load_runs(out)
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert row["model"] == "lstm" and row["T"] == 4 and 0 <= row["eval/acc"] <= 1
+    assert {"eval/acc_best", "steps_to_target", "wall_time_s", "steps_per_s", "lr", "seed"} <= set(frame.columns)
+
+
+def test_same_seed_same_run(tmp_path: Path) -> None:
+    flags = ["--T=6", "--steps=40", "--eval_every=20", "--hidden=16", "--grad_flow=False", "--threads=1"]
+    a = palindrome.main([*flags, "--seed=1", f"--out={tmp_path}/a"])
+    b = palindrome.main([*flags, "--seed=1", f"--out={tmp_path}/b"])
+    c = palindrome.main([*flags, "--seed=2", f"--out={tmp_path}/c"])
+    assert a["eval/loss"] == b["eval/loss"] and a["eval/loss"] != c["eval/loss"]
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm"])
+def test_both_models_learn_T5_with_the_defaults(tmp_path: Path, model: str) -> None:
+    summary = palindrome.main([f"--model={model}", "--T=5", "--seed=0", "--threads=1", f"--out={tmp_path}"])
+    assert summary["eval/acc"] >= 0.99, summary  # exact: all 1,000 palindromes of length 5
+    assert summary["heldout_exhaustive"]
+
+
+@pytest.mark.slow
+def test_lstm_learns_T20_with_the_defaults(tmp_path: Path) -> None:
+    summary = palindrome.main(["--model=lstm", "--T=20", "--seed=0", "--steps=4000", "--threads=1", f"--out={tmp_path}"])
+    assert summary["eval/acc"] >= 0.99, summary
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--T=1", "T >= 2"),
+        ("--lr=0", "learning rate"),
+        ("--lr=-0.1", "learning rate"),
+        ("--model=gru", "not one of rnn, lstm"),
+        ("--input_encoding=binary", "not one of scalar, onehot"),
+        ("--steps=0", "at least 1"),
+        ("--forget_bias=banana", "forget_bias"),
+        ("--T=five", "invalid int value"),
+        ("--grad_flow=maybe", "True or False"),
+        ("--no_such_flag=1", "unrecognized arguments"),
+        ("--out=/proc/forbidden", "not writable"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path: Path, flag: str, message: str) -> None:
+    flags = [f"--out={tmp_path}/runs", flag] if not flag.startswith("--out") else [flag]
+    result = run_module("experiments.palindrome", *flags)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_booleans_accept_what_wandb_agents_pass(tmp_path: Path) -> None:
+    args = palindrome.parse_args(palindrome.Args, ["--grad_flow=False", "--T=7"])
+    assert args.grad_flow is False and args.T == 7
