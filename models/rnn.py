@@ -42,16 +42,52 @@ class RNN(nn.Module):
             self.b_p.zero_()
 
     def forward(self, x: torch.Tensor, return_hidden: bool = False):
-        """x: (B, L, input_dim). Returns logits (B, num_classes), and the list of h(1..L) if ``return_hidden``."""
+        """x: (B, L, input_dim). Returns logits (B, num_classes), and the list of h(1..L) if ``return_hidden``.
+
+        Training uses ``_RNNSequence`` (the loop and its hand-written backward pass as one autograd node);
+        ``return_hidden=True`` steps under autograd so that dL/dh(t) can be asked for. The tests hold both equal.
+        """
         batch, length, _ = x.shape
-        # W_hx x(t) + b_h for all steps at once: it does not depend on the recurrence.
+        # W_hx x(t) + b_h for all steps at once: it does not depend on the recurrence. (L, B, H) after transpose.
         x_proj = torch.addmm(self.b_h, x.reshape(batch * length, -1), self.W_hx.t()).view(batch, length, -1)
-        h = x.new_zeros(batch, self.hidden)  # h(0) = 0
-        W_hh_t = self.W_hh.t()
-        hiddens = []
-        for t in range(length):
-            h = torch.tanh(torch.addmm(x_proj[:, t], h, W_hh_t))
-            if return_hidden:
+        x_proj = x_proj.transpose(0, 1)
+        if return_hidden:
+            h, hiddens = x_proj.new_zeros(batch, self.hidden), []  # h(0) = 0
+            for x_proj_t in x_proj:
+                h = torch.tanh(torch.addmm(x_proj_t, h, self.W_hh.t()))
                 hiddens.append(h)
+        else:
+            h, hiddens = _RNNSequence.apply(x_proj.contiguous(), self.W_hh), None
         logits = torch.addmm(self.b_p, h, self.W_ph.t())
         return (logits, hiddens) if return_hidden else logits
+
+
+class _RNNSequence(torch.autograd.Function):
+    """h(t) = tanh(x_proj(t) + W_hh h(t-1)) over a whole sequence, with backpropagation through time written out.
+
+    forward(x_proj (L, B, H), W_hh (H, H)) -> h(L) (B, H).
+    """
+
+    @staticmethod
+    def forward(ctx, x_proj: torch.Tensor, W_hh: torch.Tensor) -> torch.Tensor:
+        length, batch, H = x_proj.shape
+        hs = x_proj.new_zeros(length + 1, batch, H)  # hs[t] = h(t), hs[0] = h(0) = 0
+        W_hh_t = W_hh.t()
+        for t in range(length):
+            torch.tanh(torch.addmm(x_proj[t], hs[t], W_hh_t), out=hs[t + 1])
+        ctx.save_for_backward(W_hh, hs)
+        return hs[length].clone()
+
+    @staticmethod
+    def backward(ctx, grad_h_last: torch.Tensor):
+        W_hh, hs = ctx.saved_tensors
+        length = hs.shape[0] - 1
+        grad_pre = torch.empty_like(hs[1:])  # dL/d(pre-activation) at every step
+        grad_h = grad_h_last
+        for t in range(length - 1, -1, -1):
+            torch.mul(grad_h, 1 - hs[t + 1] * hs[t + 1], out=grad_pre[t])  # tanh' = 1 - h^2
+            grad_h = grad_pre[t] @ W_hh  # to h(t-1)
+        grad_W_hh = None
+        if ctx.needs_input_grad[1]:
+            grad_W_hh = grad_pre.reshape(-1, hs.shape[2]).t() @ hs[:-1].reshape(-1, hs.shape[2])
+        return grad_pre, grad_W_hh
