@@ -11,14 +11,18 @@ export PYTHONUNBUFFERED := 1
 # pip on these machines names each local index it skips; those lines are noise.
 PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-SWEEP ?=
-SWEEP_ID ?=
-WORKERS ?=
-GPUS ?=
-AGENTS ?=
-DRY_RUN ?=
-RUNS ?= results/runs
-FIGURES ?= figures
+SWEEP ?=#            sweep YAML for `make sweep`
+SWEEP_ID ?=#         entity/project/id for `make agents`
+BACKEND ?= auto#     auto | local | wandb
+WORKERS ?=#          local parallel runs (default: one per GPU, else one per core)
+GPUS ?=#             e.g. 0,1,2,3 (default: every visible GPU)
+AGENTS ?=#           W&B agents on a CPU-only machine
+DRY_RUN ?=#          1: print the commands, run nothing
+OUT ?= runs#         where local run records go
+RUNS ?= results/runs# records the figures are drawn from
+FIGURES ?= figures#  where figures, tables and macros go
+SWEEP_FLAGS = --backend=$(BACKEND) --out=$(OUT) $(if $(WORKERS),--workers=$(WORKERS)) $(if $(GPUS),--gpus=$(GPUS)) \
+	$(if $(AGENTS),--agents=$(AGENTS)) $(if $(DRY_RUN),--dry_run=True)
 
 .PHONY: help install test bench train sweep agents figures clean
 
@@ -41,6 +45,17 @@ bench: install ## Benchmarks: ms per training step against torch.nn modules
 
 train: install ## One palindrome run, e.g. make train ARGS="--model=lstm --T=20"
 	$(PY) -m experiments.palindrome $(ARGS)
+
+sweep: install ## Run a sweep: make sweep SWEEP=sweeps/length.yaml [BACKEND=local|wandb WORKERS=n GPUS=0,1 DRY_RUN=1]
+	@test -n "$(SWEEP)" || { echo "error: name the sweep, e.g. make sweep SWEEP=sweeps/length.yaml" >&2; exit 2; }
+	$(PY) -m experiments.sweep --sweep=$(SWEEP) $(SWEEP_FLAGS)
+
+agents: install ## Join an existing W&B sweep: make agents SWEEP_ID=entity/project/id GPUS=0,1
+	@test -n "$(SWEEP_ID)" || { echo "error: name the sweep, e.g. make agents SWEEP_ID=entity/project/id" >&2; exit 2; }
+	$(PY) -m experiments.sweep --join=$(SWEEP_ID) $(SWEEP_FLAGS)
+
+figures: install ## Figures, tables and macros for the report from RUNS (default: results/runs)
+	$(PY) -m analysis.figures --runs=$(RUNS) --out=$(FIGURES)
 
 clean: ## Remove generated files (keeps .venv, data/ and results/)
 	rm -rf runs wandb figures artifacts .pytest_cache

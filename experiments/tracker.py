@@ -144,10 +144,11 @@ class Tracker:
             self.mode = "offline"
             return init("offline")
 
-    def log(self, metrics: dict, step: int) -> None:
+    def log(self, metrics: dict, step: int, keep: bool = False) -> None:
+        """Log to W&B; keep in the local history every ``history_every``-th step, or always if ``keep``."""
         if self.wandb_run is not None:
             self.wandb_run.log(metrics, step=step)
-        if step % self.history_every == 0:
+        if keep or step % self.history_every == 0:
             self.history.append({"step": step, **_jsonable(metrics)})
 
     def log_image(self, key: str, path: str | Path, step: int, caption: str | None = None) -> None:

@@ -1,0 +1,75 @@
+"""Draw every figure, table and macro of the report from run records.
+
+    python -m analysis.figures --runs=results/runs --out=figures
+    python -m analysis.figures --runs=wandb:entity/lstm-vs-rnn/abc123 --out=figures
+
+Writes PDF (for LaTeX) and PNG (to look at) figures, ``comparison_table.tex`` and ``results.tex`` (the
+``\\result{key}`` macros) to ``--out``. What the runs do not cover (say, no GAN run yet) is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis import gan_figures as part2
+from analysis import palindrome_figures as part1
+from analysis.report_numbers import comparison_table, palindrome_results, write_macros
+from analysis.runs import RunsError, load_history, load_runs
+from analysis.style import apply_style, save
+from experiments.cli import UsageError, arg, parse_args, run_main
+
+
+@dataclass
+class Args:
+    runs: str = arg("results/runs", "folder of run records, or wandb:entity/project/sweep_id")
+    out: str = arg("figures", "folder for figures, tables and macros")
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    args = parse_args(Args, argv, description=__doc__.split("\n")[0])
+    try:
+        runs = load_runs(args.runs)
+        history = load_history(args.runs, metrics=["eval/acc", "train/loss", "loss/D", "loss/G", "D(x)", "D(G(z))"])
+    except RunsError as error:
+        raise UsageError(str(error)) from None
+    if runs.empty:
+        raise UsageError(f"no run records under {args.runs}; run `make sweep` or `make study` first")
+    apply_style()
+    out = Path(args.out)
+    written: list[Path] = []
+    figures = {
+        "accuracy_vs_T": part1.accuracy_vs_T(runs),
+        "lr_heatmap": part1.lr_heatmaps(runs),
+        "steps_to_target": part1.steps_to_target(runs),
+        "training_curves": part1.training_curves(runs, history),
+        "gradient_flow": part1.gradient_flow(runs),
+        "ablation_forget_bias": part1.forget_bias_ablation(runs),
+        "ablation_encoding": part1.encoding_ablation(runs),
+    }
+    for name, fig in figures.items():
+        if fig is None:
+            print(f"skipped {name}: the runs it needs are not in {args.runs}", file=sys.stderr)
+            continue
+        written += save(fig, out, name)
+    table = comparison_table(runs, out / "comparison_table.tex")
+    written += [table] if table else []
+    results = palindrome_results(runs)
+
+    gan_run = part2.find_gan_run(args.runs) if not str(args.runs).startswith("wandb:") else None
+    if gan_run is None:
+        print(f"skipped the GAN figures: no GAN run in {args.runs}", file=sys.stderr)
+    else:
+        written += save(part2.training_curves(gan_run), out, "gan_curves")
+        written += save(part2.sample_grids(gan_run), out, "gan_samples")
+        written += save(part2.interpolation_row(gan_run), out, "gan_interpolation")
+        written.append(part2.write_quality_table(gan_run, out / "gan_quality_table.tex"))
+        results.update(part2.gan_results(gan_run))
+    written.append(write_macros(results, out / "results.tex"))
+    print(f"wrote {len(written)} files to {out}/", file=sys.stderr)
+    return written
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,205 @@
+"""Figures of Part I from a DataFrame of runs (``analysis.runs.load_runs``) and their histories.
+
+Each function takes runs (and histories where it plots curves) and returns a matplotlib Figure, or None when the
+runs it needs are absent (a partial study still draws what it can). Runs are selected by their W&B group, which
+the sweep runner sets to the sweep's name: ``length``, ``lr``, ``ablation_forget_bias``, ``ablation_encoding``.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from analysis.style import COLORBLIND, MODEL_LABELS, MODEL_ORDER, MODEL_PALETTE, WIDTH_IN
+
+CHANCE = 0.1  # ten digits
+ACC = "eval/acc"
+KEYS = ["model", "T", "lr", "seed", "input_encoding", "forget_bias", "steps"]
+
+
+def comparison_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs of the main comparison: one-hot input, default forget bias, from the length and lr sweeps, deduplicated
+    (the two sweeps share some configurations, which are identical runs under the same seed)."""
+    if runs.empty or not {"group", "input_encoding", "forget_bias", "model", "T"} <= set(runs.columns):
+        return runs.iloc[0:0]
+    chosen = runs[runs["group"].isin(["length", "lr"]) & (runs["input_encoding"] == "onehot")]
+    chosen = chosen[chosen["forget_bias"].astype(str).isin(["1.0", "1"])]
+    return chosen.drop_duplicates(subset=[k for k in KEYS if k in chosen]).copy()
+
+
+def best_lr_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """For each (model, T), the runs at the lr with the highest mean final accuracy over seeds (isolation plot)."""
+    if runs.empty:
+        return runs
+    means = runs.groupby(["model", "T", "lr"], as_index=False)[ACC].mean()
+    best = means.loc[means.groupby(["model", "T"])[ACC].idxmax(), ["model", "T", "lr"]]
+    return runs.merge(best, on=["model", "T", "lr"])
+
+
+def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["Model"] = frame["model"].map(MODEL_LABELS)
+    return frame
+
+
+def accuracy_vs_T(runs: pd.DataFrame) -> plt.Figure | None:
+    best = best_lr_runs(comparison_runs(runs))
+    if best.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.4))
+    sns.lineplot(
+        data=_labelled(best), x="T", y=ACC, hue="Model", hue_order=[MODEL_LABELS[m] for m in MODEL_ORDER],
+        palette=MODEL_PALETTE, errorbar=("ci", 95), marker="o", ax=ax,
+    )
+    for model in MODEL_ORDER:  # each seed as a faint dot under its model's line
+        seeds = best[best["model"] == model]
+        ax.scatter(seeds["T"], seeds[ACC], s=10, alpha=0.35, color=MODEL_PALETTE[model], zorder=1)
+    ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
+    ax.text(best["T"].max(), CHANCE + 0.02, "chance", ha="right", va="bottom", color="grey", fontsize=8)
+    ax.axhline(0.99, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ticks = sorted(best["T"].unique())
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.03))
+    n_seeds = best.groupby(["model", "T"]).size().max()
+    ax.set_title(f"Best learning rate per (model, T), mean and 95% CI over {n_seeds} seeds", fontsize=10)
+    ax.legend(title=None, loc="center left")
+    return fig
+
+
+def lr_heatmaps(runs: pd.DataFrame) -> plt.Figure | None:
+    grid = runs[runs.get("group", pd.Series(dtype=str)) == "lr"] if not runs.empty else runs
+    if grid.empty:
+        return None
+    models = [m for m in MODEL_ORDER if m in set(grid["model"])]
+    fig, axes = plt.subplots(1, len(models), figsize=(WIDTH_IN, 2.9), sharey=True, squeeze=False)
+    for ax, model in zip(axes[0], models):
+        table = grid[grid["model"] == model].pivot_table(index="lr", columns="T", values=ACC, aggfunc="mean")
+        table = table.sort_index(ascending=False)
+        sns.heatmap(
+            table, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"size": 8},
+            cbar=ax is axes[0][-1], cbar_kws={"label": "mean held-out accuracy"}, ax=ax,
+        )
+        ax.set_yticklabels([f"{lr:.0e}" for lr in table.index], rotation=0)
+        ax.set(title=MODEL_LABELS[model], xlabel="palindrome length T", ylabel="learning rate" if ax is axes[0][0] else "")
+    return fig
+
+
+def steps_to_target(runs: pd.DataFrame, target: float = 0.99) -> plt.Figure | None:
+    best = best_lr_runs(comparison_runs(runs))
+    if best.empty:
+        return None
+    best = _labelled(best)
+    reached = best.dropna(subset=["steps_to_target"])
+    missed = best[best["steps_to_target"].isna()]
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.2))
+    if not reached.empty:
+        sns.lineplot(
+            data=reached, x="T", y="steps_to_target", hue="Model", palette=MODEL_PALETTE,
+            hue_order=[MODEL_LABELS[m] for m in MODEL_ORDER], estimator="median", errorbar=None, marker="o", ax=ax,
+        )
+        sns.scatterplot(data=reached, x="T", y="steps_to_target", hue="Model", palette=MODEL_PALETTE, s=14,
+                        alpha=0.4, legend=False, ax=ax)
+    budget = best["steps"].max()
+    for model in MODEL_ORDER:
+        miss = missed[missed["model"] == model]
+        if not miss.empty:
+            ax.scatter(miss["T"], np.full(len(miss), budget * 1.08), marker="x", color=MODEL_PALETTE[model], s=25,
+                       label=f"{MODEL_LABELS[model]}: not reached in {budget} steps")
+    ax.set_xscale("log")
+    ticks = sorted(best["T"].unique())
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel="palindrome length T", ylabel=f"steps to {target:.0%} accuracy", ylim=(0, budget * 1.15))
+    ax.legend(title=None, fontsize=8)
+    ax.set_title("Median over seeds (line) and each seed (dots)", fontsize=10)
+    return fig
+
+
+def training_curves(runs: pd.DataFrame, history: pd.DataFrame, lengths: list[int] | None = None) -> plt.Figure | None:
+    best = best_lr_runs(comparison_runs(runs))
+    if best.empty or history.empty:
+        return None
+    available = sorted(best["T"].unique())
+    lengths = lengths or [t for t in (10, 20, 50) if t in available] or available[:3]
+    curves = history.merge(best[["name", "model", "T"]].drop_duplicates("name"), on="name", suffixes=("_h", ""))
+    curves = _labelled(curves[curves["T"].isin(lengths)])
+    fig, axes = plt.subplots(1, len(lengths), figsize=(WIDTH_IN, 2.6), sharey=True, squeeze=False)
+    for ax, T in zip(axes[0], lengths):
+        sns.lineplot(
+            data=curves[curves["T"] == T], x="step", y=ACC, hue="Model", palette=MODEL_PALETTE,
+            hue_order=[MODEL_LABELS[m] for m in MODEL_ORDER], errorbar=("ci", 95), ax=ax, legend=ax is axes[0][0],
+        )
+        ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
+        ax.set(title=f"T = {T}", xlabel="training step", ylabel="held-out accuracy", ylim=(0, 1.03))
+    axes[0][0].legend(title=None, loc="lower right")
+    return fig
+
+
+def gradient_flow(runs: pd.DataFrame) -> plt.Figure | None:
+    """||dL/dh(t)|| against t, at initialisation and after training, RNN against LSTM, at the longest T where the
+    LSTM solves the task and the RNN does not (the clearest contrast)."""
+    best = best_lr_runs(comparison_runs(runs))
+    if best.empty or "grad_flow/init" not in best:
+        return None
+    solved = best.groupby(["model", "T"])[ACC].mean().unstack("model")
+    contrast = solved[(solved.get("lstm", 0) >= 0.99) & (solved.get("rnn", 1) < 0.5)].index
+    T = int(max(contrast)) if len(contrast) else int(best["T"].median())
+    rows = []
+    for _, run in best[best["T"] == T].iterrows():
+        for when in ("init", "final"):
+            values = run.get(f"grad_flow/{when}")
+            if isinstance(values, list):
+                rows += [{"Model": MODEL_LABELS[run["model"]], "when": when, "t": t + 1, "norm": v, "seed": run["seed"]}
+                         for t, v in enumerate(values)]
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 2.8), sharey=True)
+    for ax, when, title in zip(axes, ("init", "final"), ("at initialisation", "after training")):
+        sns.lineplot(data=frame[frame["when"] == when], x="t", y="norm", hue="Model", palette=MODEL_PALETTE,
+                     hue_order=[MODEL_LABELS[m] for m in MODEL_ORDER], errorbar=("ci", 95), ax=ax, legend=ax is axes[0])
+        ax.set(yscale="log", title=f"{title}, T = {T}", xlabel="time step t",
+               ylabel=r"$\|\partial L / \partial h^{(t)}\|$")
+    axes[0].legend(title=None)
+    return fig
+
+
+def forget_bias_ablation(runs: pd.DataFrame) -> plt.Figure | None:
+    chosen = runs[runs.get("group", pd.Series(dtype=str)) == "ablation_forget_bias"] if not runs.empty else runs
+    if chosen.empty:
+        return None
+    chosen = chosen.assign(init=chosen["forget_bias"].map(lambda v: "chrono" if v == "chrono" else f"$b_f$ = {float(v):g}"))
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 2.8))
+    order = sorted(chosen["init"].unique(), key=lambda s: (s == "chrono", s))
+    sns.barplot(data=chosen, x="T", y=ACC, hue="init", hue_order=order, errorbar=("ci", 95), ax=axes[0],
+                palette=COLORBLIND[4:4 + len(order)])
+    sns.stripplot(data=chosen, x="T", y=ACC, hue="init", hue_order=order, dodge=True, color="black", size=3,
+                  legend=False, ax=axes[0])
+    axes[0].set(xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.05), title="final accuracy")
+    axes[0].legend(title="forget gate init", fontsize=8, loc="lower left")
+    steps = chosen.assign(steps_to_target=chosen["steps_to_target"].fillna(chosen["steps"].max()))
+    sns.barplot(data=steps, x="T", y="steps_to_target", hue="init", hue_order=order, errorbar=None, ax=axes[1],
+                palette=COLORBLIND[4:4 + len(order)], legend=False)
+    axes[1].set(xlabel="palindrome length T", ylabel="steps to 99% (budget if never)", title="speed")
+    return fig
+
+
+def encoding_ablation(runs: pd.DataFrame) -> plt.Figure | None:
+    chosen = runs[runs.get("group", pd.Series(dtype=str)) == "ablation_encoding"] if not runs.empty else runs
+    if chosen.empty:
+        return None
+    chosen = _labelled(chosen)
+    models = [MODEL_LABELS[m] for m in MODEL_ORDER if MODEL_LABELS[m] in set(chosen["Model"])]
+    fig, axes = plt.subplots(1, len(models), figsize=(WIDTH_IN, 2.8), sharey=True, squeeze=False)
+    for ax, model in zip(axes[0], models):
+        sns.barplot(data=chosen[chosen["Model"] == model], x="T", y=ACC, hue="input_encoding",
+                    hue_order=["scalar", "onehot"], errorbar=("ci", 95), ax=ax, palette=[COLORBLIND[2], COLORBLIND[7]],
+                    legend=ax is axes[0][0])
+        ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
+        ax.set(title=model, xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.05))
+    axes[0][0].legend(title="input", fontsize=8, loc="lower left")
+    return fig

@@ -1,0 +1,251 @@
+"""Train the GAN of Part II on MNIST: samples at start, halfway and end, quality metrics, latent interpolation.
+
+    python -m experiments.gan                           # the template's 200 epochs (a GPU job)
+    python -m experiments.gan --epochs=20 --seed=0      # the CPU study's length
+    python -m experiments.gan --g_loss=minimax          # G descends log(1 - D(G(z))) exactly as equation (10)
+    python -m experiments.gan --help
+
+Reads top to bottom: arguments, seeding, data, models, loop, evaluation, record. Writes to ``<out>/<run name>/``:
+``samples_start.png``, ``samples_half.png``, ``samples_end.png`` (5 x 5 grids from one fixed noise batch, so they
+are comparable), ``generator_{start,half,end}.pt``, ``interpolation.png`` (9 images between two digits of
+different classes), ``checkpoint.pt`` (resumes an interrupted run) and ``record.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torchvision.utils import save_image
+
+from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.gan_metrics import sample_quality
+from experiments.mnist_classifier import classifier_path, classify, load_classifier, scaled
+from experiments.mnist_data import MNISTBatches, load_mnist
+from experiments.progress import Progress
+from experiments.tracker import Tracker
+from models.gan import Discriminator, Generator, interpolate
+
+G_LOSSES = ("nonsaturating", "minimax")
+GRID = 25  # samples in each 5 x 5 grid
+
+
+@dataclass
+class Args:
+    epochs: int = arg(200, "passes over the 60,000 training images (the template's default)")
+    batch_size: int = arg(64, "images per batch")
+    lr: float = arg(2e-4, "Adam learning rate of both networks")
+    beta1: float = arg(0.5, "Adam beta1 (0.5, as in DCGAN: less momentum keeps the game stable)")
+    beta2: float = arg(0.999, "Adam beta2")
+    latent_dim: int = arg(100, "size of the standard-normal noise z")
+    g_loss: str = arg("nonsaturating", "nonsaturating: G minimises -log D(G(z)); minimax: log(1 - D(G(z)))")
+    interpolation: str = arg("linear", "latent path between the two digits: linear or slerp")
+    metric_every: int = arg(0, "epochs between IS/FID evaluations; 0 = about ten over the run")
+    metric_samples: int = arg(5_000, "generated images per IS/FID evaluation (10,000 for the final one)")
+    subset: int = arg(0, "train on the first N images only (0 = all); for tests")
+    seed: int = arg(0, "seed of initialisation, shuffling and noise")
+    data: str = arg("data", "folder that holds MNIST/raw/ (acquired if missing)")
+    classifier: str = arg("", "cached MNIST classifier; empty = <out>/mnist_classifier/classifier.pt")
+    resume: bool = arg(True, "continue from <run dir>/checkpoint.pt if an earlier run was interrupted")
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N")
+    out: str = arg("runs", "the run goes to <out>/<run name>/")
+    project: str = arg("gan-mnist", "W&B project")
+    group: str = arg("gan", "W&B group")
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "latent_dim", "metric_samples"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name}={getattr(self, name)} must be at least 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError(f"--lr={self.lr}: the learning rate must be a positive number")
+        if self.g_loss not in G_LOSSES:
+            raise UsageError(f"--g_loss={self.g_loss} is not one of {', '.join(G_LOSSES)}")
+        if self.interpolation not in ("linear", "slerp"):
+            raise UsageError(f"--interpolation={self.interpolation} is not one of linear, slerp")
+        if self.subset < 0 or self.metric_every < 0:
+            raise UsageError("--subset and --metric_every must be >= 0")
+        check_writable(self.out)
+
+
+def run_name(args: Args) -> str:
+    return f"gan__{args.g_loss}__e{args.epochs}__s{args.seed}"
+
+
+@torch.no_grad()
+def generate(G: Generator, z: torch.Tensor, chunk: int = 5_000) -> torch.Tensor:
+    G.eval()
+    images = torch.cat([G(z[start : start + chunk]) for start in range(0, len(z), chunk)])
+    G.train()
+    return images
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int) -> Path:
+    save_image(images.view(-1, 1, 28, 28), path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+    return path
+
+
+@torch.no_grad()
+def find_two_digits(G: Generator, classifier, latent_dim: int, generator: torch.Generator, device,
+                    draws: int = 4_096) -> tuple[torch.Tensor, torch.Tensor, int, int, float]:
+    """Two latent vectors whose samples the classifier labels as different digits, as confidently as possible.
+
+    Among ``draws`` samples, the most confident one of each predicted digit; the two most confident digits win.
+    Returns both vectors, both digits and the lower of the two confidences (the report states it).
+    """
+    z = torch.randn(draws, latent_dim, generator=generator, device=device)
+    probs, _ = classify(classifier, generate(G, z))
+    confidence, label = probs.max(1)
+    best = {}  # digit -> index of its most confident sample
+    for index in confidence.argsort(descending=True).tolist():
+        best.setdefault(int(label[index]), index)
+        if len(best) == 2:
+            break
+    if len(best) < 2:
+        raise RuntimeError(f"all {draws} samples look like the digit {int(label[0])}: the generator has collapsed")
+    (digit_a, a), (digit_b, b) = best.items()
+    return z[a], z[b], digit_a, digit_b, float(min(confidence[a], confidence[b]))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(Args, argv, description=__doc__.split("\n")[0])
+    args.validate()
+    name = run_name(args)
+    run_dir = Path(args.out) / name
+    device = resolve_device(args.device)
+
+    # --- seeding ---
+    torch.manual_seed(args.seed)
+    noise = torch.Generator(device=device).manual_seed(args.seed + 1)  # z for training, separate from init
+
+    # --- data and judge ---
+    images, labels = load_mnist(args.data, train=True)
+    if args.subset:
+        images, labels = images[: args.subset], labels[: args.subset]
+    batches = MNISTBatches(images, labels, args.batch_size, args.seed, device)
+    if len(batches) == 0:
+        raise UsageError(f"--subset={args.subset} is smaller than one batch of {args.batch_size}")
+    classifier, reference = load_classifier(args.classifier or classifier_path(args.out), device)
+    test_images, _ = load_mnist(args.data, train=False)
+    real_quality = sample_quality(scaled(test_images).to(device), classifier, reference)
+
+    # --- models ---
+    G, D = Generator(args.latent_dim).to(device), Discriminator().to(device)
+    opt_G = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
+    opt_D = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
+    fixed_noise = torch.randn(GRID, args.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
+    metric_noise = torch.randn(10_000, args.latent_dim, generator=torch.Generator().manual_seed(args.seed + 2)).to(device)
+
+    total_steps = args.epochs * len(batches)
+    halfway = total_steps // 2
+    metric_every = args.metric_every or max(1, args.epochs // 10)
+    tracker = Tracker(project=args.project, group=args.group, name=name, config=dataclasses.asdict(args),
+                      run_dir=run_dir, job_type="gan", history_every=10)
+    summary = tracker.summary
+    summary.update({f"real/{k}": v for k, v in real_quality.items()})
+    summary["classifier/test_acc"] = reference["test_acc"]
+
+    start_epoch, step = 1, 0
+    checkpoint = run_dir / "checkpoint.pt"
+    if args.resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        G.load_state_dict(state["G"]), D.load_state_dict(state["D"])
+        opt_G.load_state_dict(state["opt_G"]), opt_D.load_state_dict(state["opt_D"])
+        noise.set_state(state["noise"]), batches.generator.set_state(state["shuffle"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, step = state["epoch"] + 1, state["step"]
+        tracker.history, summary["resumed_from_epoch"] = state["history"], state["epoch"]
+        print(f"{name}: resuming after epoch {state['epoch']} from {checkpoint}", file=sys.stderr)
+
+    def snapshot(moment: str) -> None:
+        """The 5 x 5 grid from the fixed noise and the generator's weights, at start / half / end."""
+        path = save_grid(generate(G, fixed_noise), run_dir / f"samples_{moment}.png", nrow=5)
+        tracker.log_image(f"samples/{moment}", path, step=step, caption=f"step {step}")
+        torch.save(G.state_dict(), run_dir / f"generator_{moment}.pt")
+
+    def evaluate(count: int) -> dict:
+        quality = sample_quality(generate(G, metric_noise[:count]), classifier, reference)
+        tracker.log({f"eval/{k}": v for k, v in quality.items() if k != "classes/hist"} | {"epoch": epoch}, step=step,
+                    keep=True)
+        return quality
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if step == 0:
+        snapshot("start")  # before any update
+
+    # --- training loop ---
+    progress = Progress(total=total_steps, desc=name)
+    epoch, tic = start_epoch - 1, time.perf_counter()
+    for epoch in range(start_epoch, args.epochs + 1):
+        for real, _ in batches:
+            z = torch.randn(len(real), args.latent_dim, generator=noise, device=device)
+            fake = G(z)
+            ones, zeros = torch.ones(len(real), device=device), torch.zeros(len(real), device=device)
+
+            # (1) Update D: maximise log D(x) + log(1 - D(G(z)))  (equation 10), i.e. minimise the BCE below
+            real_logits, fake_logits = D(real), D(fake.detach())
+            loss_D = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
+            opt_D.zero_grad(set_to_none=True)
+            loss_D.backward()
+            opt_D.step()
+
+            # (2) Update G: non-saturating -log D(G(z)), or the minimax log(1 - D(G(z))) of equation (10)
+            fake_logits_G = D(fake)
+            if args.g_loss == "nonsaturating":
+                loss_G = F.binary_cross_entropy_with_logits(fake_logits_G, ones)
+            else:
+                loss_G = -F.binary_cross_entropy_with_logits(fake_logits_G, zeros)
+            opt_G.zero_grad(set_to_none=True)
+            loss_G.backward()
+            opt_G.step()
+
+            step += 1
+            tracker.log({
+                "loss/D": loss_D.item(), "loss/G": loss_G.item(),
+                "D(x)": torch.sigmoid(real_logits).mean().item(), "D(G(z))": torch.sigmoid(fake_logits).mean().item(),
+            }, step=step)
+            if step == halfway:
+                snapshot("half")
+            progress.update(step, f"epoch {epoch} loss/D {loss_D.item():.3f} loss/G {loss_G.item():.3f}")
+        if epoch % metric_every == 0 and epoch != args.epochs:
+            evaluate(args.metric_samples)
+        torch.save({
+            "G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
+            "noise": noise.get_state(), "shuffle": batches.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "epoch": epoch, "step": step, "history": tracker.history,
+        }, checkpoint.with_suffix(".tmp"))
+        checkpoint.with_suffix(".tmp").replace(checkpoint)  # atomic: an interrupted save leaves the old one
+    progress.close()
+    train_time = time.perf_counter() - tic
+
+    # --- evaluation: final samples, quality, interpolation ---
+    snapshot("end")
+    final = evaluate(len(metric_noise))
+    pair_noise = torch.Generator(device=device).manual_seed(args.seed + 3)
+    z_a, z_b, digit_a, digit_b, pair_confidence = find_two_digits(G, classifier, args.latent_dim, pair_noise, device)
+    path_images = generate(G, interpolate(z_a, z_b, steps=7, method=args.interpolation))
+    path_probs, _ = classify(classifier, path_images)
+    interpolation_png = save_grid(path_images, run_dir / "interpolation.png", nrow=9)
+    tracker.log_image("interpolation", interpolation_png, step=step, caption=f"{digit_a} -> {digit_b}")
+    summary.update({f"final/{k}": v for k, v in final.items()})
+    summary.update({
+        "interpolation/from": digit_a, "interpolation/to": digit_b, "interpolation/end_confidence": pair_confidence,
+        "interpolation/labels": path_probs.argmax(1).tolist(),
+        "interpolation/confidence": path_probs.max(1).values.tolist(),
+        "steps_done": step, "train_time_s": train_time, "s_per_epoch": train_time / max(1, args.epochs - start_epoch + 1),
+        "device": str(device),
+    })
+    record = tracker.finish()
+    print(f"{name}: IS {final['IS']:.2f} (real {real_quality['IS']:.2f}), FID {final['FID']:.2f}, "
+          f"{final['classes/covered']}/10 digits, interpolation {digit_a} -> {digit_b}, {step} steps in "
+          f"{train_time:.0f} s -> {record}", file=sys.stderr)
+    return summary
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,398 @@
+"""Run a W&B sweep YAML: with W&B's server and agents when it is reachable, else locally in a pool of workers.
+
+    python -m experiments.sweep --sweep=sweeps/length.yaml                  # auto: W&B if logged in, else local
+    python -m experiments.sweep --sweep=sweeps/length.yaml --backend=local --workers=2
+    python -m experiments.sweep --sweep=sweeps/length.yaml --backend=wandb --gpus=0,1,2,3
+    python -m experiments.sweep --join=entity/project/abc123 --gpus=0,1     # more agents for an existing sweep
+    python -m experiments.sweep --sweep=sweeps/length.yaml --dry_run=True   # print the commands, run nothing
+
+The YAML is a W&B sweep configuration (``method``, ``metric``, ``parameters``, ``program`` or ``command``) and is
+validated with W&B's own schema before anything runs. Both backends build each run's command line the way
+``wandb agent`` does (``${env} ${interpreter} -m experiments.palindrome ${args}``), so a run is the same process
+whichever path starts it.
+
+Local backend: W&B's sweep engine (``sweeps.next_run``, what W&B's local controller uses) proposes the runs -
+grid, random (with ``run_cap``) or bayes - and a pool of ``workers`` processes runs them, each logging to W&B in
+the mode the environment gives (offline here) and writing its record under ``<out>/<sweep name>/``. Runs whose
+records are complete are skipped, so rerunning an interrupted sweep resumes it; a failed run is reported and the
+sweep goes on. On a machine with GPUs each worker gets one GPU (``CUDA_VISIBLE_DEVICES``).
+
+W&B backend: ``wandb.sweep`` creates the sweep on the server and one ``wandb agent`` is started per GPU (or
+``agents`` on CPU), staggered, each logging to ``<out>/<sweep name>/agents/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.tracker import wandb_mode, warn
+
+METHODS = ("grid", "random", "bayes")
+STAGGER_S = 5.0  # seconds between agent starts, so agents don't all ask the server at once
+VENV_BIN = Path(sys.executable).parent
+
+
+# ---------------------------------------------------------------- the sweep file
+
+
+def load_sweep(path: str | Path) -> dict:
+    """Read and validate a sweep YAML; every problem is a UsageError naming the file and what is wrong."""
+    import sweeps  # W&B's sweep engine
+
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"sweep file {path} does not exist; see sweeps/ for the study's sweeps") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise UsageError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"{path}: a sweep file is a mapping with method, parameters and program or command")
+    if "program" not in config and "command" not in config:
+        raise UsageError(f"{path}: no program or command; add command: [${{env}}, ${{interpreter}}, -m, <runner>, ${{args}}]")
+    if config.get("method") not in METHODS:
+        raise UsageError(f"{path}: method {config.get('method')!r} is not one of {', '.join(METHODS)}")
+    run_cap = config.pop("run_cap", None)  # W&B's server knows run_cap; the sweeps package's schema does not
+    try:
+        config = dict(sweeps.SweepConfig(config))
+    except Exception as error:  # jsonschema.ValidationError and friends
+        message = str(error).splitlines()[0]
+        raise UsageError(f"{path}: not a valid W&B sweep: {message}") from None
+    if run_cap is not None:
+        if not isinstance(run_cap, int) or run_cap < 1:
+            raise UsageError(f"{path}: run_cap must be a positive whole number, got {run_cap!r}")
+        config["run_cap"] = run_cap
+    if config["method"] == "random" and "run_cap" not in config:
+        raise UsageError(f"{path}: a random sweep run locally needs run_cap (how many runs to draw)")
+    if config["method"] == "bayes" and "metric" not in config:
+        raise UsageError(f"{path}: a bayes sweep needs a metric to optimise")
+    _check_parameters(path, config)
+    config.setdefault("name", path.stem)
+    return config
+
+
+def runner_module(config: dict) -> str:
+    """The Python module a sweep runs: from ``command``'s ``-m module`` or from ``program``'s path."""
+    command = [str(c) for c in config.get("command", [])]
+    if "-m" in command:
+        return command[command.index("-m") + 1]
+    program = config.get("program", "")
+    return program[: -len(".py")].replace("/", ".") if program.endswith(".py") else program
+
+
+def _check_parameters(path: Path, config: dict) -> None:
+    """Every parameter is a flag of the runner, and numbers are written so YAML reads them as numbers."""
+    module = runner_module(config)
+    try:
+        fields = {f.name: f for f in dataclasses.fields(importlib.import_module(module).Args)}
+    except (ImportError, AttributeError):
+        raise UsageError(f"{path}: runs {module!r}, which is not a runner module with an Args dataclass") from None
+    for name, spec in config.get("parameters", {}).items():
+        if name not in fields:
+            raise UsageError(f"{path}: parameter {name!r} is not a flag of {module} (see python -m {module} --help)")
+        wanted = fields[name].type
+        for value in spec.get("values", [spec["value"]] if "value" in spec else []):
+            if wanted in ("float", "int", float, int) and isinstance(value, str):
+                raise UsageError(
+                    f"{path}: {name} value {value!r} is read as text; write numbers like 1.0e-3, not 1e-3"
+                )
+
+
+# ---------------------------------------------------------------- command lines, as wandb agent builds them
+
+
+def run_command(config: dict, params: dict, interpreter: str = "python", extra: dict | None = None) -> list[str]:
+    """The command line for one run, built with wandb's own helpers exactly as ``wandb agent`` does."""
+    from wandb.sdk.launch.sweeps import utils as sweep_utils
+
+    args = {**{k: {"value": v} for k, v in params.items()}, **{k: {"value": v} for k, v in (extra or {}).items()}}
+    template = list(config.get("command") or sweep_utils.DEFAULT_SWEEP_COMMAND)
+    sweep_vars = sweep_utils.create_sweep_command_args({"args": args})
+    sweep_vars.update(interpreter=[interpreter], program=[config.get("program", "")], env=["/usr/bin/env"])
+    command: list[str] = []
+    for chunk in sweep_utils.create_sweep_command(template):
+        chunk = str(chunk)
+        if chunk.startswith("${") and chunk.endswith("}"):
+            command += sweep_vars.get(chunk[2:-1]) or []
+        else:
+            command.append(chunk)
+    return command
+
+
+def _plain(value):
+    """numpy scalars from the sweep engine -> Python numbers, so flags and records read naturally."""
+    return value.item() if hasattr(value, "item") else value
+
+
+# ---------------------------------------------------------------- local backend
+
+
+def completed_runs(folder: Path, names: list[str]) -> list[dict]:
+    """Records already under ``folder``: their swept parameter values and summary (for resume and bayes)."""
+    from analysis.runs import local_records
+
+    if not folder.is_dir():
+        return []
+    return [
+        {"params": {k: r["config"].get(k) for k in names}, "summary": r["summary"]}
+        for r in local_records(folder)
+    ]
+
+
+@dataclass
+class Job:
+    index: int
+    params: dict
+    command: list[str]
+    log: Path
+    process: subprocess.Popen
+    slot: int
+    started: float
+    run: object = None  # the sweeps.SweepRun this job carries out
+
+
+def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> dict:
+    """Run the sweep in ``workers`` local processes; returns counts of done, skipped and failed runs."""
+    import sweeps
+
+    name = config["name"]
+    folder = out / name
+    names = list(config.get("parameters", {}))
+    previous = completed_runs(folder, names)
+    history = [
+        sweeps.SweepRun(
+            config={k: {"value": v} for k, v in run["params"].items()}, state=sweeps.RunState.finished,
+            summaryMetrics=run["summary"],
+        )
+        for run in previous
+    ]
+    cap = config.get("run_cap", math.inf)
+    gpus = _visible_gpus()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    extra = {"out": str(folder), "group": name}
+    extra = {k: v for k, v in extra.items() if k not in names}
+    interpreter = sys.executable
+
+    if dry_run:
+        planned = []
+        while len(history) < cap and (proposal := sweeps.next_run(config, history)) is not None:
+            proposal.state = sweeps.RunState.running
+            history.append(proposal)
+            planned.append({k: _plain(v["value"]) for k, v in proposal.config.items()})
+        for params in planned:
+            print(shlex.join(run_command(config, params, interpreter, extra)))
+        print(f"sweep {name}: {len(planned)} runs to do, {len(previous)} already complete under {folder}")
+        return {"planned": len(planned), "skipped": len(previous), "done": 0, "failed": 0}
+
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    print(f"sweep {name}: {config['method']} over {', '.join(names)}; {len(previous)} runs already complete, "
+          f"{workers} workers{' on GPUs ' + ','.join(gpus) if gpus else f' x {threads} threads'}; logs in {folder}/logs",
+          file=sys.stderr)
+    running: list[Job] = []
+    done = failed = 0
+    failures: list[str] = []
+    exhausted, index, started = False, len(previous), time.monotonic()
+    try:
+        while True:
+            while not exhausted and len(running) < workers and len(history) < cap:
+                proposal = sweeps.next_run(config, history)
+                if proposal is None:
+                    exhausted = True
+                    break
+                proposal.state = sweeps.RunState.running
+                history.append(proposal)
+                params = {k: _plain(v["value"]) for k, v in proposal.config.items()}
+                free = sorted(set(range(workers)) - {job.slot for job in running})[0]
+                running.append(_start(config, params, interpreter, extra, folder, index, free, gpus, threads))
+                running[-1].run = proposal
+                index += 1
+            if not running:
+                break
+            time.sleep(0.2)
+            for job in [j for j in running if j.process.poll() is not None]:
+                running.remove(job)
+                ok = job.process.returncode == 0
+                job.run.state = sweeps.RunState.finished if ok else sweeps.RunState.failed
+                job.run.summary_metrics = _summary_of(folder, job.params, names) if ok else {}
+                done, failed = done + ok, failed + (not ok)
+                label = " ".join(f"{k}={v}" for k, v in job.params.items())
+                elapsed = time.monotonic() - started
+                status = "ok" if ok else f"FAILED (exit {job.process.returncode}, log {job.log})"
+                print(f"[{name} {done + failed} run{'s' if done + failed > 1 else ''}, {elapsed:.0f} s] {label}: "
+                      f"{status} in {time.monotonic() - job.started:.0f} s", file=sys.stderr, flush=True)
+                if not ok:
+                    failures.append(f"{label}: {_last_line(job.log)} (log {job.log})")
+    except KeyboardInterrupt:
+        for job in running:
+            job.process.send_signal(signal.SIGINT)
+        for job in running:
+            job.process.wait()
+        print(f"sweep {name} interrupted: {done} done, {len(running)} stopped (rerun to resume)", file=sys.stderr)
+        raise
+    print(f"sweep {name}: {done} done, {len(previous)} skipped (complete before), {failed} failed, "
+          f"in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    for line in failures:
+        print(f"  failed: {line}", file=sys.stderr)
+    return {"done": done, "skipped": len(previous), "failed": failed}
+
+
+def _start(config, params, interpreter, extra, folder, index, slot, gpus, threads) -> Job:
+    command = run_command(config, params, interpreter, extra)
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+    else:
+        env["OMP_NUM_THREADS"] = str(threads)
+    log = folder / "logs" / f"run-{index:04d}.log"
+    handle = open(log, "w")
+    handle.write(shlex.join(command) + "\n")
+    handle.flush()
+    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+    handle.close()
+    return Job(index, params, command, log, process, slot, time.monotonic())
+
+
+def _summary_of(folder: Path, params: dict, names: list[str]) -> dict:
+    for run in completed_runs(folder, names):
+        if run["params"] == params:
+            return run["summary"]
+    return {}
+
+
+def _last_line(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "(empty log)"
+
+
+def _visible_gpus() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g for g in visible.split(",") if g.strip()]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception:
+        return []
+
+
+# ---------------------------------------------------------------- W&B backend
+
+
+def agent_commands(sweep_path: str, gpus: list[str], agents: int) -> list[tuple[dict, list[str]]]:
+    """(environment, command) for each agent: one per GPU, or ``agents`` on CPU, using the venv's wandb."""
+    wandb_cli = str(VENV_BIN / "wandb")
+    slots = gpus if gpus else [None] * agents
+    commands = []
+    for gpu in slots:
+        # PATH starts with the venv so that the agent's ${interpreter} (plain "python") is the venv's Python.
+        env = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        commands.append((env, [wandb_cli, "agent", sweep_path]))
+    return commands
+
+
+def create_wandb_sweep(config: dict, project: str) -> str:
+    """Create the sweep on the W&B server; returns entity/project/id."""
+    import wandb
+
+    body = {k: v for k, v in config.items()}
+    sweep_id = wandb.sweep(sweep=body, project=project)
+    entity = wandb.Api().default_entity
+    return f"{entity}/{project}/{sweep_id}"
+
+
+def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, dry_run: bool) -> int:
+    commands = agent_commands(sweep_path, gpus, agents)
+    if dry_run:
+        for env, command in commands:
+            print(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k != "PATH"), shlex.join(command))
+        return 0
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = []
+    for n, (env, command) in enumerate(commands):
+        if n:
+            time.sleep(STAGGER_S)
+        log = log_dir / f"agent-{env.get('CUDA_VISIBLE_DEVICES', n)}.log"
+        with open(log, "w") as handle:
+            processes.append(subprocess.Popen(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT))
+        print(f"agent {n} ({'GPU ' + env['CUDA_VISIBLE_DEVICES'] if 'CUDA_VISIBLE_DEVICES' in env else 'CPU'}) "
+              f"-> {log}", file=sys.stderr)
+    entity, project, sweep_id = sweep_path.split("/")
+    print(f"{len(processes)} agents on {sweep_path}: https://wandb.ai/{entity}/{project}/sweeps/{sweep_id}", file=sys.stderr)
+    return max(p.wait() for p in processes)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+@dataclass
+class Args:
+    sweep: str = arg("", "sweep YAML to run (sweeps/*.yaml)")
+    join: str = arg("", "entity/project/id of an existing W&B sweep to add agents to (instead of --sweep)")
+    backend: str = arg("auto", "auto (W&B when logged in and reachable, else local), local or wandb")
+    workers: int = arg(0, "local backend: parallel runs; 0 = one per GPU, else one per CPU core")
+    gpus: str = arg("", "GPUs to use, e.g. 0,1,2,3; empty = every visible GPU")
+    agents: int = arg(1, "W&B backend without GPUs: how many agents")
+    out: str = arg("runs", "local records go to <out>/<sweep name>/")
+    project: str = arg("lstm-vs-rnn", "W&B project of the sweep")
+    dry_run: bool = arg(False, "print the commands instead of running them")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, description=__doc__.split("\n")[0])
+    if bool(args.sweep) == bool(args.join):
+        raise UsageError("give exactly one of --sweep=sweeps/<name>.yaml or --join=entity/project/id")
+    if args.backend not in ("auto", "local", "wandb"):
+        raise UsageError(f"--backend={args.backend} is not one of auto, local, wandb")
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else _visible_gpus()
+    if args.gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    if args.join:
+        if args.join.count("/") != 2:
+            raise UsageError(f"--join={args.join} is not entity/project/id")
+        return launch_agents(args.join, gpus, args.agents, Path(args.out) / "agents", args.dry_run)
+
+    config = load_sweep(args.sweep)
+    backend = args.backend
+    if backend == "auto":
+        backend = "wandb" if wandb_mode() == "online" else "local"
+    if backend == "wandb":
+        if args.dry_run:
+            print(f"wandb sweep --project {args.project} {args.sweep}   # creates the sweep, prints its id")
+            return launch_agents(f"<entity>/{args.project}/<sweep id>", gpus, args.agents, Path(), True)
+        try:
+            sweep_path = create_wandb_sweep(config, args.project)
+        except Exception as error:
+            if args.backend == "wandb":
+                raise UsageError(f"could not create the W&B sweep ({type(error).__name__}: {error}); "
+                                 "check `wandb login` or use --backend=local") from None
+            warn(f"W&B unreachable ({type(error).__name__}); running the sweep locally instead")
+            backend = "local"
+        else:
+            print(f"created W&B sweep {sweep_path}; more agents elsewhere: make agents SWEEP_ID={sweep_path}",
+                  file=sys.stderr)
+            return launch_agents(sweep_path, gpus, args.agents, Path(args.out) / config["name"] / "agents", False)
+    workers = args.workers or len(gpus) or os.cpu_count() or 1
+    result = run_local(config, Path(args.out), workers, dry_run=args.dry_run)
+    return 1 if result["failed"] else 0
+
+
+if __name__ == "__main__":
+    run_main(lambda argv: sys.exit(main(argv)))

@@ -1,0 +1,170 @@
+"""Sweep files and the sweep runner: validation, expansion, local execution with resume, agent commands."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sweeps
+import yaml
+
+from analysis.runs import load_runs
+from experiments import sweep as sweep_runner
+from experiments.cli import UsageError
+from tests.conftest import ROOT, run_module
+
+SWEEP_FILES = sorted((ROOT / "sweeps").rglob("*.yaml"))
+
+
+def grid_size(config: dict) -> int:
+    return math.prod(len(spec.get("values", [spec.get("value")])) for spec in config["parameters"].values())
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_sweep_file_validates_and_expands(path: Path) -> None:
+    config = sweep_runner.load_sweep(path)
+    assert config["method"] == "grid"
+    proposals = []
+    while (proposal := sweeps.next_run(config, proposals)) is not None:
+        proposal.state = sweeps.RunState.running
+        proposals.append(proposal)
+    assert len(proposals) == grid_size(yaml.safe_load(path.read_text()))
+    command = sweep_runner.run_command(config, {k: v["value"] for k, v in proposals[0].config.items()})
+    assert command[:4] == ["/usr/bin/env", "python", "-m", "experiments.palindrome"]
+    assert all(part.startswith("--") and "=" in part for part in command[4:])
+
+
+TINY = """
+name: tiny
+command:
+  - ${env}
+  - ${interpreter}
+  - -m
+  - experiments.palindrome
+  - ${args}
+method: grid
+metric: {name: eval/acc, goal: maximize}
+parameters:
+  model: {values: [rnn, lstm]}
+  lr: {values: [1.0e-3, 3.0e-3]}
+  T: {value: 4}
+  steps: {value: 20}
+  eval_every: {value: 10}
+  hidden: {value: 8}
+  batch_size: {value: 16}
+  grad_flow: {value: false}
+"""
+
+
+@pytest.fixture
+def tiny_sweep(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def make(*targets: str, **variables: str) -> subprocess.CompletedProcess:
+    """`make` as a user runs it, from the repository root, with W&B offline-free (disabled)."""
+    env = {**os.environ, "WANDB_MODE": "disabled", **variables}
+    return subprocess.run(["make", *targets], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_tiny_sweep_runs_end_to_end_through_make_and_resumes(tiny_sweep: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    result = make("sweep", SWEEP=str(tiny_sweep), WORKERS="2", OUT=str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 done, 0 skipped" in result.stderr
+    frame = load_runs(out / "tiny")
+    assert len(frame) == 4
+    assert sorted(zip(frame["model"], frame["lr"])) == [("lstm", 1e-3), ("lstm", 3e-3), ("rnn", 1e-3), ("rnn", 3e-3)]
+
+    again = make("sweep", SWEEP=str(tiny_sweep), WORKERS="2", OUT=str(out))
+    assert again.returncode == 0 and "0 done, 4 skipped" in again.stderr
+
+    # A run killed mid-way leaves no record: only that run is run again.
+    victim = next((out / "tiny").glob("lstm__T4__lr0.003*/record.json"))
+    victim.unlink()
+    resumed = make("sweep", SWEEP=str(tiny_sweep), WORKERS="2", OUT=str(out))
+    assert "1 done, 3 skipped" in resumed.stderr, resumed.stderr
+
+    figures = tmp_path / "figures"
+    drawn = make("figures", RUNS=str(out), FIGURES=str(figures))
+    assert drawn.returncode == 0, drawn.stdout + drawn.stderr
+    assert (figures / "accuracy_vs_T.pdf").exists() and (figures / "accuracy_vs_T.png").exists()
+
+
+def test_a_failed_run_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    # T=1 is rejected by the runner: that run fails, the other one completes.
+    path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: rnn}").replace("T: {value: 4}", "T: {values: [1, 4]}").replace("lr: {values: [1.0e-3, 3.0e-3]}", "lr: {value: 1.0e-3}"))
+    result = run_module("experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=1", f"--out={tmp_path}/runs")
+    assert result.returncode == 1
+    assert "1 done, 0 skipped (complete before), 1 failed" in result.stderr
+    assert "T >= 2" in result.stderr  # the failed run's own message is shown
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("method: grid\nparameters: {T: {values: [5]}\n", "not valid YAML"),
+        ("method: grid\nparameters: {T: {values: [5]}}\n", "no program or command"),
+        (TINY.replace("method: grid", "method: gird"), "'gird' is not one of"),
+        (TINY.replace("hidden: {value: 8}", "hiden: {value: 8}"), "'hiden' is not a flag"),
+        (TINY.replace("1.0e-3, 3.0e-3", "1e-3, 3e-3"), "write numbers like 1.0e-3"),
+        (TINY.replace("T: {value: 4}", "T: {valeus: [4]}"), "not a valid W&B sweep"),
+        (TINY.replace("method: grid", "method: random"), "needs run_cap"),
+    ],
+)
+def test_malformed_sweep_files_are_rejected_before_anything_runs(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    result = run_module("experiments.sweep", f"--sweep={path}", "--backend=local", f"--out={tmp_path}/runs")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_sweep_file() -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        sweep_runner.load_sweep("sweeps/no_such_sweep.yaml")
+
+
+def test_random_sweep_respects_run_cap_in_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "random.yaml"
+    path.write_text(TINY.replace("method: grid", "method: random\nrun_cap: 3").replace(
+        "lr: {values: [1.0e-3, 3.0e-3]}", "lr: {distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2}"))
+    result = sweep_runner.run_local(sweep_runner.load_sweep(path), tmp_path / "runs", workers=2, dry_run=True)
+    assert result["planned"] == 3
+    lines = [line for line in capsys.readouterr().out.splitlines() if "experiments.palindrome" in line]
+    assert len(lines) == 3 and all("--lr=" in line and "--out=" in line for line in lines)
+
+
+def test_command_line_matches_what_wandb_agent_runs() -> None:
+    config = {"command": ["${env}", "${interpreter}", "-m", "experiments.palindrome", "${args}"]}
+    command = sweep_runner.run_command(config, {"model": "lstm", "lr": 0.001, "grad_flow": False})
+    assert command == ["/usr/bin/env", "python", "-m", "experiments.palindrome", "--model=lstm", "--lr=0.001",
+                       "--grad_flow=False"]
+
+
+def test_agent_commands_one_per_gpu_each_with_its_own_device() -> None:
+    commands = sweep_runner.agent_commands("me/proj/abc", gpus=["0", "1", "3"], agents=1)
+    assert [env["CUDA_VISIBLE_DEVICES"] for env, _ in commands] == ["0", "1", "3"]
+    for env, command in commands:
+        assert command[1:] == ["agent", "me/proj/abc"] and command[0].endswith("/wandb")
+        assert env["PATH"].startswith(str(Path(sys.executable).parent))  # ${interpreter} is the venv's python
+    cpu = sweep_runner.agent_commands("me/proj/abc", gpus=[], agents=2)
+    assert len(cpu) == 2 and all("CUDA_VISIBLE_DEVICES" not in env for env, _ in cpu)
+
+
+def test_dry_run_of_the_wandb_backend_prints_sweep_and_agents(tiny_sweep: Path) -> None:
+    result = make("sweep", SWEEP=str(tiny_sweep), BACKEND="wandb", GPUS="0,1", DRY_RUN="1")
+    assert result.returncode == 0, result.stderr
+    assert "wandb sweep" in result.stdout
+    assert "CUDA_VISIBLE_DEVICES=0" in result.stdout and "CUDA_VISIBLE_DEVICES=1" in result.stdout
+
+    joined = make("agents", SWEEP_ID="me/proj/abc", GPUS="2", DRY_RUN="1")
+    assert joined.returncode == 0 and "CUDA_VISIBLE_DEVICES=2" in joined.stdout and "agent me/proj/abc" in joined.stdout
