@@ -40,8 +40,8 @@ $(STAMP): requirements.txt
 test: install ## Run the test suite (CPU, W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest
 
-bench: install ## Benchmarks: ms per training step against torch.nn modules
-	$(PY) -m experiments.bench
+bench: install ## Benchmarks: ms per step against torch.nn, GAN epoch against torchvision's loader
+	$(PY) -m experiments.bench --gan=True
 
 train: install ## One palindrome run, e.g. make train ARGS="--model=lstm --T=20"
 	$(PY) -m experiments.palindrome $(ARGS)

@@ -47,28 +47,23 @@ def training_curves(run: dict, smooth: int = 20) -> plt.Figure:
     history["epoch"] = history["step"] / steps_per_epoch
     train = history.dropna(subset=["loss/D"])
     evals = history.dropna(subset=["eval/IS"]) if "eval/IS" in history else history.iloc[0:0]
-    fig, axes = plt.subplots(1, 3, figsize=(WIDTH_IN * 1.25, 2.8))
+    fig, axes = plt.subplots(2, 2, figsize=(WIDTH_IN, 4.6), sharex=True)
+    axes = axes.flatten()
     for key, color in (("loss/D", COLORBLIND[0]), ("loss/G", COLORBLIND[1])):
         axes[0].plot(train["epoch"], train[key].rolling(smooth, min_periods=1).mean(), label=key, color=color)
-    axes[0].set(xlabel="epoch", ylabel="loss", title="losses")
+    axes[0].set(ylabel="loss", title="losses")
     for key, color in (("D(x)", COLORBLIND[2]), ("D(G(z))", COLORBLIND[3])):
         axes[1].plot(train["epoch"], train[key].rolling(smooth, min_periods=1).mean(), label=key, color=color)
     axes[1].axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    axes[1].set(xlabel="epoch", ylabel="mean D output", ylim=(0, 1), title="discriminator")
+    axes[1].set(ylabel="mean D output", ylim=(0, 1), title="discriminator")
     summary = run["record"]["summary"]
-    if not evals.empty:
-        epochs = list(evals["epoch"]) + [history["epoch"].max()]
-        scores = list(evals["eval/IS"]) + [summary["final/IS"]]
-        fids = list(evals["eval/FID"]) + [summary["final/FID"]]
-        axes[2].plot(epochs, scores, marker="o", color=COLORBLIND[4], label="IS (generated)")
-        axes[2].axhline(summary["real/IS"], color=COLORBLIND[4], linestyle="--", linewidth=1, label="IS (real test set)")
-        twin = axes[2].twinx()
-        twin.plot(epochs, fids, marker="s", color=COLORBLIND[5], label="FID")
-        twin.set_ylabel("FID (classifier features)")
-        twin.grid(False)
-        axes[2].legend(handles=axes[2].get_lines() + twin.get_lines(), fontsize=7, loc="center right")
-    axes[2].set(xlabel="epoch", ylabel="Inception Score", title="sample quality")
-    for ax in axes[:2]:
+    epochs = list(evals["epoch"]) + [history["epoch"].max()]
+    for ax, key, title in ((axes[2], "IS", "Inception Score (higher is better)"), (axes[3], "FID", "FID (lower is better)")):
+        values = (list(evals[f"eval/{key}"]) if not evals.empty else []) + [summary[f"final/{key}"]]
+        ax.plot(epochs, values, marker="o", color=COLORBLIND[4], label="generated")
+        ax.axhline(summary[f"real/{key}"], color="grey", linestyle="--", linewidth=1, label="real test set")
+        ax.set(xlabel="epoch", ylabel=key, title=title)
+    for ax in axes:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

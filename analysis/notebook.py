@@ -38,7 +38,6 @@ def main(argv: list[str] | None = None) -> Path:
         raise UsageError(f"no GAN run under {args.gan_run}; run `make gan` first or pass --gan_run=<run folder>")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     os.environ["GAN_RUN"] = str(Path(args.gan_run).resolve())
-    os.environ.setdefault("MPLBACKEND", "Agg")
     client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
     try:
         client.execute()

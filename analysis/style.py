@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # files only; no display on these machines
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")  # files only (no display on these machines); a notebook keeps its inline backend
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 

