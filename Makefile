@@ -21,13 +21,22 @@ DRY_RUN ?=#          1: print the commands, run nothing
 OUT ?= runs#         where local run records go
 RUNS ?= results/runs# records the figures are drawn from
 FIGURES ?= figures#  where figures, tables and macros go
+PROFILE ?= cpu#      study size: cpu (default, ~40 min on 2 cores) | gpu | tiny
+NOTEBOOK ?= analysis/gan.ipynb# where `make notebook` writes the executed notebook
+REPORT_DIR ?= .#     where report.pdf is written
+STUDENT_ID ?=#       for `make submission`
 SWEEP_FLAGS = --backend=$(BACKEND) --out=$(OUT) $(if $(WORKERS),--workers=$(WORKERS)) $(if $(GPUS),--gpus=$(GPUS)) \
 	$(if $(AGENTS),--agents=$(AGENTS)) $(if $(DRY_RUN),--dry_run=True)
 
-.PHONY: help install test bench train sweep agents figures clean
+.PHONY: help install study test bench train sweep agents data classifier gan figures notebook report results \
+	submission clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+study: install ## THE MAIN JOB: sweeps, classifier, GAN, figures, notebook, report (PROFILE=cpu|gpu|tiny)
+	$(PY) -m experiments.study --profile=$(PROFILE) --backend=$(BACKEND) --out=$(OUT) --figures=$(FIGURES) \
+		--notebook=$(NOTEBOOK) $(if $(WORKERS),--workers=$(WORKERS))
 
 install: $(STAMP) ## Create .venv from python3 and install the pinned requirements
 
@@ -54,8 +63,29 @@ agents: install ## Join an existing W&B sweep: make agents SWEEP_ID=entity/proje
 	@test -n "$(SWEEP_ID)" || { echo "error: name the sweep, e.g. make agents SWEEP_ID=entity/project/id" >&2; exit 2; }
 	$(PY) -m experiments.sweep --join=$(SWEEP_ID) $(SWEEP_FLAGS)
 
+data: install ## Acquire and verify MNIST into data/MNIST/raw
+	$(PY) -m experiments.mnist_data
+
+classifier: install ## Train (once; cached) the MNIST classifier that judges the GAN
+	$(PY) -m experiments.mnist_classifier --out=$(OUT)
+
+gan: classifier ## Train the GAN: make gan ARGS="--epochs=20"
+	$(PY) -m experiments.gan --out=$(OUT) $(ARGS)
+
 figures: install ## Figures, tables and macros for the report from RUNS (default: results/runs)
 	$(PY) -m analysis.figures --runs=$(RUNS) --out=$(FIGURES)
+
+notebook: install ## Execute analysis/gan.ipynb headless against the GAN run in RUNS, saved with outputs
+	$(PY) -m analysis.notebook --gan_run=$(RUNS) --out=$(NOTEBOOK)
+
+report: figures ## Compile report.pdf (needs TeX: apt-get install latexmk texlive-latex-recommended texlive-fonts-recommended)
+	$(PY) -m analysis.build_report --figures=$(FIGURES) --outdir=$(REPORT_DIR)
+
+results: install ## Pack the records in OUT into results/ (the committed reference) with their provenance
+	$(PY) -m analysis.pack_results --runs=$(OUT) --profile=$(PROFILE)
+
+submission: install ## The hand-in zip: make submission STUDENT_ID=12345678
+	$(PY) -m analysis.submission --student_id="$(STUDENT_ID)"
 
 clean: ## Remove generated files (keeps .venv, data/ and results/)
 	rm -rf runs wandb figures artifacts .pytest_cache

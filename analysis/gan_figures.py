@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -15,7 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from analysis.runs import RunsError, local_records
+from analysis.runs import RunsError, local_records, read_record
 from analysis.style import COLORBLIND, WIDTH_IN
 
 MOMENTS = (("start", "start (before any update)"), ("half", "halfway"), ("end", "end of training"))
@@ -24,8 +23,9 @@ MOMENTS = (("start", "start (before any update)"), ("half", "halfway"), ("end", 
 def find_gan_run(source: str | Path) -> dict | None:
     """The GAN run with the most training steps under ``source`` (a runs folder or one run's folder)."""
     source = Path(source)
-    if (source / "record.json").exists():
-        return {"dir": source, "record": json.loads((source / "record.json").read_text())}
+    for name in ("record.json", "record.json.gz"):
+        if (source / name).exists():
+            return {"dir": source, "record": read_record(source / name)}
     try:
         records = [r for r in local_records(source) if r["config"].get("group") == "gan" or r["name"].startswith("gan__")]
     except RunsError:
@@ -117,6 +117,9 @@ def gan_results(run: dict) -> dict[str, object]:
         "gan-interp-from": summary["interpolation/from"], "gan-interp-to": summary["interpolation/to"],
         "gan-interp-confidence": f"{summary['interpolation/end_confidence']:.2f}",
         "classifier-test-acc": f"{100 * summary['classifier/test_acc']:.2f}",
+        "gan-batch": config["batch_size"], "gan-lr": f"{config['lr']:g}", "gan-beta1": f"{config['beta1']:g}",
+        "gan-beta2": f"{config['beta2']:g}", "gan-latent": config["latent_dim"],
+        "gan-minutes": f"{summary['train_time_s'] / 60:.1f}",
     }
     for prefix, key in (("final/", "gan"), ("real/", "real")):
         out[f"{key}-IS"] = f"{summary[prefix + 'IS']:.2f}"

@@ -12,30 +12,45 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from analysis.style import COLORBLIND, MODEL_LABELS, MODEL_ORDER, MODEL_PALETTE, WIDTH_IN
+from analysis.style import COLORBLIND, MODEL_LABELS, MODEL_ORDER, MODEL_PALETTE, VARIANT_ORDER, WIDTH_IN
 
 CHANCE = 0.1  # ten digits
 ACC = "eval/acc"
 KEYS = ["model", "T", "lr", "seed", "input_encoding", "forget_bias", "steps"]
+COMPARISON_GROUPS = ["length", "length_chrono", "lr"]
+
+
+def variant_of(model: str, forget_bias: str) -> str:
+    """The comparison's line a run belongs to; the RNN ignores forget_bias."""
+    if model == "rnn":
+        return "RNN"
+    return "LSTM (chrono)" if str(forget_bias) == "chrono" else "LSTM"
+
+
+def variants_in(frame: pd.DataFrame) -> list[str]:
+    return [v for v in VARIANT_ORDER if v in set(frame["variant"])]
 
 
 def comparison_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs of the main comparison: one-hot input, default forget bias, from the length and lr sweeps, deduplicated
-    (the two sweeps share some configurations, which are identical runs under the same seed)."""
+    """Runs of the main comparison (one-hot input; the length, length_chrono and lr sweeps), each labelled with its
+    ``variant`` (RNN, LSTM with b_f = 1, LSTM with chrono initialisation), deduplicated: the sweeps share some
+    configurations, which are identical runs under the same seed."""
     if runs.empty or not {"group", "input_encoding", "forget_bias", "model", "T"} <= set(runs.columns):
-        return runs.iloc[0:0]
-    chosen = runs[runs["group"].isin(["length", "lr"]) & (runs["input_encoding"] == "onehot")]
-    chosen = chosen[chosen["forget_bias"].astype(str).isin(["1.0", "1"])]
-    return chosen.drop_duplicates(subset=[k for k in KEYS if k in chosen]).copy()
+        return runs.iloc[0:0].assign(variant=pd.Series(dtype=str))
+    chosen = runs[runs["group"].isin(COMPARISON_GROUPS) & (runs["input_encoding"] == "onehot")].copy()
+    chosen["variant"] = [variant_of(m, fb) for m, fb in zip(chosen["model"], chosen["forget_bias"])]
+    chosen = chosen[(chosen["model"] == "rnn") | chosen["forget_bias"].astype(str).isin(["1.0", "1", "chrono"])]
+    keys = ["variant"] + [k for k in KEYS if k in chosen and k != "forget_bias"]
+    return chosen.drop_duplicates(subset=keys)
 
 
 def best_lr_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """For each (model, T), the runs at the lr with the highest mean final accuracy over seeds (isolation plot)."""
+    """For each (variant, T), the runs at the lr with the highest mean final accuracy over seeds (isolation plot)."""
     if runs.empty:
         return runs
-    means = runs.groupby(["model", "T", "lr"], as_index=False)[ACC].mean()
-    best = means.loc[means.groupby(["model", "T"])[ACC].idxmax(), ["model", "T", "lr"]]
-    return runs.merge(best, on=["model", "T", "lr"])
+    means = runs.groupby(["variant", "T", "lr"], as_index=False)[ACC].mean()
+    best = means.loc[means.groupby(["variant", "T"])[ACC].idxmax(), ["variant", "T", "lr"]]
+    return runs.merge(best, on=["variant", "T", "lr"])
 
 
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -50,12 +65,12 @@ def accuracy_vs_T(runs: pd.DataFrame) -> plt.Figure | None:
         return None
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.4))
     sns.lineplot(
-        data=_labelled(best), x="T", y=ACC, hue="Model", hue_order=[MODEL_LABELS[m] for m in MODEL_ORDER],
-        palette=MODEL_PALETTE, errorbar=("ci", 95), marker="o", ax=ax,
+        data=best, x="T", y=ACC, hue="variant", hue_order=variants_in(best), palette=MODEL_PALETTE,
+        errorbar=("ci", 95), marker="o", ax=ax,
     )
-    for model in MODEL_ORDER:  # each seed as a faint dot under its model's line
-        seeds = best[best["model"] == model]
-        ax.scatter(seeds["T"], seeds[ACC], s=10, alpha=0.35, color=MODEL_PALETTE[model], zorder=1)
+    for variant in variants_in(best):  # each seed as a faint dot under its line
+        seeds = best[best["variant"] == variant]
+        ax.scatter(seeds["T"], seeds[ACC], s=10, alpha=0.35, color=MODEL_PALETTE[variant], zorder=1)
     ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
     ax.text(best["T"].max(), CHANCE + 0.02, "chance", ha="right", va="bottom", color="grey", fontsize=8)
     ax.axhline(0.99, color="grey", linestyle="--", linewidth=0.8)
@@ -64,7 +79,7 @@ def accuracy_vs_T(runs: pd.DataFrame) -> plt.Figure | None:
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
     ax.set(xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.03))
-    n_seeds = best.groupby(["model", "T"]).size().max()
+    n_seeds = best.groupby(["variant", "T"]).size().max()
     ax.set_title(f"Best learning rate per (model, T), mean and 95% CI over {n_seeds} seeds", fontsize=10)
     ax.legend(title=None, loc="center left")
     return fig
@@ -92,23 +107,22 @@ def steps_to_target(runs: pd.DataFrame, target: float = 0.99) -> plt.Figure | No
     best = best_lr_runs(comparison_runs(runs))
     if best.empty:
         return None
-    best = _labelled(best)
     reached = best.dropna(subset=["steps_to_target"])
     missed = best[best["steps_to_target"].isna()]
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.2))
     if not reached.empty:
         sns.lineplot(
-            data=reached, x="T", y="steps_to_target", hue="Model", palette=MODEL_PALETTE,
-            hue_order=[MODEL_LABELS[m] for m in MODEL_ORDER], estimator="median", errorbar=None, marker="o", ax=ax,
+            data=reached, x="T", y="steps_to_target", hue="variant", palette=MODEL_PALETTE,
+            hue_order=variants_in(reached), estimator="median", errorbar=None, marker="o", ax=ax,
         )
-        sns.scatterplot(data=reached, x="T", y="steps_to_target", hue="Model", palette=MODEL_PALETTE, s=14,
+        sns.scatterplot(data=reached, x="T", y="steps_to_target", hue="variant", palette=MODEL_PALETTE, s=14,
                         alpha=0.4, legend=False, ax=ax)
     budget = best["steps"].max()
-    for model in MODEL_ORDER:
-        miss = missed[missed["model"] == model]
+    for variant in variants_in(best):
+        miss = missed[missed["variant"] == variant]
         if not miss.empty:
-            ax.scatter(miss["T"], np.full(len(miss), budget * 1.08), marker="x", color=MODEL_PALETTE[model], s=25,
-                       label=f"{MODEL_LABELS[model]}: not reached in {budget} steps")
+            ax.scatter(miss["T"], np.full(len(miss), budget * 1.08), marker="x", color=MODEL_PALETTE[variant], s=25,
+                       label=f"{variant}: not reached in {budget:,} steps")
     ax.set_xscale("log")
     ticks = sorted(best["T"].unique())
     ax.set_xticks(ticks, [str(t) for t in ticks])
@@ -125,13 +139,13 @@ def training_curves(runs: pd.DataFrame, history: pd.DataFrame, lengths: list[int
         return None
     available = sorted(best["T"].unique())
     lengths = lengths or [t for t in (10, 20, 50) if t in available] or available[:3]
-    curves = history.merge(best[["name", "model", "T"]].drop_duplicates("name"), on="name", suffixes=("_h", ""))
-    curves = _labelled(curves[curves["T"].isin(lengths)])
+    curves = history.merge(best[["name", "variant", "T"]].drop_duplicates("name"), on="name", suffixes=("_h", ""))
+    curves = curves[curves["T"].isin(lengths)]
     fig, axes = plt.subplots(1, len(lengths), figsize=(WIDTH_IN, 2.6), sharey=True, squeeze=False)
     for ax, T in zip(axes[0], lengths):
         sns.lineplot(
-            data=curves[curves["T"] == T], x="step", y=ACC, hue="Model", palette=MODEL_PALETTE,
-            hue_order=[MODEL_LABELS[m] for m in MODEL_ORDER], errorbar=("ci", 95), ax=ax, legend=ax is axes[0][0],
+            data=curves[curves["T"] == T], x="step", y=ACC, hue="variant", palette=MODEL_PALETTE,
+            hue_order=variants_in(curves), errorbar=("ci", 95), ax=ax, legend=ax is axes[0][0],
         )
         ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
         ax.set(title=f"T = {T}", xlabel="training step", ylabel="held-out accuracy", ylim=(0, 1.03))
@@ -139,29 +153,35 @@ def training_curves(runs: pd.DataFrame, history: pd.DataFrame, lengths: list[int
     return fig
 
 
-def gradient_flow(runs: pd.DataFrame) -> plt.Figure | None:
-    """||dL/dh(t)|| against t, at initialisation and after training, RNN against LSTM, at the longest T where the
-    LSTM solves the task and the RNN does not (the clearest contrast)."""
+def gradient_flow_frame(runs: pd.DataFrame) -> tuple[int, pd.DataFrame] | None:
+    """Per-step gradient norms ||dL/dh(t)|| (columns Model, when, t, norm, seed) at one T: the longest where the
+    LSTM solves the task and the RNN does not (the clearest contrast), else the median T."""
     best = best_lr_runs(comparison_runs(runs))
     if best.empty or "grad_flow/init" not in best:
         return None
-    solved = best.groupby(["model", "T"])[ACC].mean().unstack("model")
-    contrast = solved[(solved.get("lstm", 0) >= 0.99) & (solved.get("rnn", 1) < 0.5)].index
-    T = int(max(contrast)) if len(contrast) else int(best["T"].median())
+    solved = best.groupby(["variant", "T"])[ACC].mean().unstack("variant")
+    contrast = solved[(solved.get("LSTM", 0) >= 0.99) & (solved.get("RNN", 1) < 0.5)].index
+    T = int(max(contrast)) if len(contrast) else int(sorted(best["T"].unique())[len(best["T"].unique()) // 2])
     rows = []
     for _, run in best[best["T"] == T].iterrows():
         for when in ("init", "final"):
             values = run.get(f"grad_flow/{when}")
             if isinstance(values, list):
-                rows += [{"Model": MODEL_LABELS[run["model"]], "when": when, "t": t + 1, "norm": v, "seed": run["seed"]}
+                rows += [{"variant": run["variant"], "when": when, "t": t + 1, "norm": v, "seed": run["seed"]}
                          for t, v in enumerate(values)]
-    if not rows:
+    return (T, pd.DataFrame(rows)) if rows else None
+
+
+def gradient_flow(runs: pd.DataFrame) -> plt.Figure | None:
+    """||dL/dh(t)|| against t, at initialisation and after training, RNN against LSTM."""
+    found = gradient_flow_frame(runs)
+    if found is None:
         return None
-    frame = pd.DataFrame(rows)
+    T, frame = found
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 2.8), sharey=True)
     for ax, when, title in zip(axes, ("init", "final"), ("at initialisation", "after training")):
-        sns.lineplot(data=frame[frame["when"] == when], x="t", y="norm", hue="Model", palette=MODEL_PALETTE,
-                     hue_order=[MODEL_LABELS[m] for m in MODEL_ORDER], errorbar=("ci", 95), ax=ax, legend=ax is axes[0])
+        sns.lineplot(data=frame[frame["when"] == when], x="t", y="norm", hue="variant", palette=MODEL_PALETTE,
+                     hue_order=variants_in(frame), errorbar=("ci", 95), ax=ax, legend=ax is axes[0])
         ax.set(yscale="log", title=f"{title}, T = {T}", xlabel="time step t",
                ylabel=r"$\|\partial L / \partial h^{(t)}\|$")
     axes[0].legend(title=None)

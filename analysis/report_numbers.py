@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.palindrome_figures import ACC, best_lr_runs, comparison_runs
-from analysis.style import MODEL_LABELS, MODEL_ORDER
+from analysis.palindrome_figures import ACC, best_lr_runs, comparison_runs, gradient_flow_frame
+from analysis.style import MODEL_LABELS, MODEL_ORDER, VARIANT_ORDER, VARIANT_SLUGS
 
 SOLVED = 0.99  # "solves T": at least this held-out accuracy ...
 SOLVED_SEEDS = 2 / 3  # ... in at least this fraction of the seeds (2 of 3)
@@ -27,62 +27,97 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def solved_lengths(best: pd.DataFrame, model: str) -> list[int]:
-    runs = best[best["model"] == model]
+def solved_lengths(best: pd.DataFrame, variant: str) -> list[int]:
+    runs = best[best["variant"] == variant]
     share = runs.groupby("T")[ACC].apply(lambda acc: (acc >= SOLVED).mean())
     return sorted(int(T) for T, s in share.items() if s >= SOLVED_SEEDS - 1e-9)
 
 
+def _init_name(value) -> str:
+    return "chrono" if str(value) == "chrono" else f"{float(value):g}"
+
+
 def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
-    """Headline numbers of Part I, keyed for ``\\result{...}``."""
+    """Headline numbers of Part I, keyed for ``\\result{...}``. Keys do not depend on which lengths a profile ran
+    (``longest``/``short``/``long`` rather than a T), so one report.tex fits every profile."""
     comparison = comparison_runs(runs)
     best = best_lr_runs(comparison)
     if best.empty:
         return {}
     lengths = sorted(int(t) for t in best["T"].unique())
+    longest = max(lengths)
     out: dict[str, object] = {
-        "num-runs": len(runs),
+        "num-runs": len(runs[runs["job_type"] == "palindrome"]) if "job_type" in runs else len(runs),
         "num-comparison-runs": len(comparison),
-        "seeds": int(best.groupby(["model", "T"]).size().max()),
+        "seeds": int(best.groupby(["variant", "T"]).size().max()),
         "step-budget": f"{int(best['steps'].max()):,}",
-        "longest-T": max(lengths),
-        "shortest-T": min(lengths),
+        "longest-T": longest,
         "lengths": ", ".join(map(str, lengths)),
-        "solved-threshold": f"{SOLVED:.0%}".replace("%", r"\%"),
+        # The protocol's settings, read from the runs themselves so the method section cannot drift from them.
+        "hidden": int(best["hidden"].mode()[0]),
+        "batch-size": int(best["batch_size"].mode()[0]),
+        "max-norm": f"{best['max_norm'].mode()[0]:g}",
+        "eval-every": int(best["eval_every"].mode()[0]),
+        "eval-size": f"{int(best['eval_size'].mode()[0]):,}",
+        "early-stop": int(best["early_stop"].mode()[0]),
     }
-    for model in MODEL_ORDER:
-        solved = solved_lengths(best, model)
-        unsolved = [T for T in lengths if T not in solved]
-        out[f"{model}-largest-solved-T"] = max(solved) if solved else "none"
-        out[f"{model}-first-failed-T"] = min(unsolved) if unsolved else "none"
-        runs_m = best[best["model"] == model]
-        for T, acc in runs_m.groupby("T")[ACC].mean().items():
-            out[f"{model}-acc-T{int(T)}"] = f"{acc:.3f}"
-        out[f"{model}-steps-per-s-T{max(lengths)}"] = f"{runs_m[runs_m['T'] == max(lengths)]['steps_per_s'].mean():.0f}"
-    rnn_solved, lstm_solved = solved_lengths(best, "rnn"), solved_lengths(best, "lstm")
-    rnn_max = max(rnn_solved) if rnn_solved else 0
-    lstm_max = max(lstm_solved) if lstm_solved else 0
-    if lstm_max > rnn_max:
-        out["comparison-sentence"] = (
-            f"The LSTM solves the task up to $T={lstm_max}$, the vanilla RNN only up to $T={rnn_max}$"
-        )
+    seeds = out["seeds"]
+    out["solved-rule"] = f"at least {max(1, -(-2 * seeds // 3))} of {seeds} seeds at $\\geq$99\\% held-out accuracy"
+    variants = [v for v in VARIANT_ORDER if v in set(best["variant"])]
+    solved = {v: solved_lengths(best, v) for v in variants}
+    for variant in variants:
+        slug, runs_v = VARIANT_SLUGS[variant], best[best["variant"] == variant]
+        tried = sorted(int(t) for t in runs_v["T"].unique())
+        unsolved = [T for T in tried if T not in solved[variant]]
+        out[f"{slug}-largest-solved-T"] = max(solved[variant]) if solved[variant] else "none"
+        out[f"{slug}-first-failed-T"] = min(unsolved) if unsolved else "none"
+        at_longest = runs_v[runs_v["T"] == longest]
+        out[f"{slug}-acc-longest"] = f"{at_longest[ACC].mean():.3f}" if len(at_longest) else "--"
+        out[f"{slug}-steps-per-s-longest"] = f"{at_longest['steps_per_s'].mean():.0f}" if len(at_longest) else "--"
+    rnn_max = max(solved.get("RNN", []), default=0)
+    lstm_variant = max((v for v in variants if v != "RNN"), key=lambda v: max(solved[v], default=0), default=None)
+    lstm_max = max(solved.get(lstm_variant, []), default=0) if lstm_variant else 0
+    if lstm_variant is None:
+        out["comparison-sentence"] = f"the RNN solves the task up to $T={rnn_max}$"
+    elif lstm_max > rnn_max:
+        out["comparison-sentence"] = f"the {lstm_variant} solves the task up to $T={lstm_max}$, the vanilla RNN only up to $T={rnn_max}$"
     elif lstm_max == rnn_max:
-        out["comparison-sentence"] = f"Both models solve the task up to the same length, $T={lstm_max}$"
+        out["comparison-sentence"] = f"the {lstm_variant} and the vanilla RNN solve the task up to the same length, $T={lstm_max}$"
     else:
-        out["comparison-sentence"] = f"Unexpectedly, the RNN solves longer palindromes ($T={rnn_max}$) than the LSTM ($T={lstm_max}$)"
+        out["comparison-sentence"] = f"unexpectedly, the RNN solves longer palindromes ($T={rnn_max}$) than the {lstm_variant} ($T={lstm_max}$)"
+
     lr_grid = runs[runs["group"] == "lr"] if "group" in runs else runs.iloc[0:0]
     for model in MODEL_ORDER:
         grid = lr_grid[lr_grid["model"] == model]
         if not grid.empty:
-            solved_share = grid.groupby("lr")[ACC].apply(lambda acc: (acc >= SOLVED).mean())
-            out[f"{model}-lr-solved-share"] = ", ".join(f"{lr:.0e}: {s:.0%}" for lr, s in solved_share.items()).replace("%", r"\%")
-            best_lr = grid.groupby("lr")[ACC].mean().idxmax()
-            out[f"{model}-best-lr"] = f"{best_lr:.0e}"
-    for group, key in (("ablation_forget_bias", "forget_bias"), ("ablation_encoding", "input_encoding")):
-        ablation = runs[runs["group"] == group] if "group" in runs else runs.iloc[0:0]
-        for (model, setting, T), acc in ablation.groupby(["model", key, "T"])[ACC].mean().items():
-            name = "chrono" if setting == "chrono" else (f"{float(setting):g}" if key == "forget_bias" else setting)
-            out[f"{group}-{model}-{name}-T{int(T)}"] = f"{acc:.3f}"
+            share = grid.groupby("lr")[ACC].apply(lambda acc: (acc >= SOLVED).mean())
+            out[f"{model}-lr-solved-share"] = ", ".join(f"{lr:.0e}: {s:.0%}" for lr, s in share.items()).replace("%", r"\%")
+            out[f"{model}-best-lr"] = f"{grid.groupby('lr')[ACC].mean().idxmax():.0e}"
+
+    found = gradient_flow_frame(runs)
+    if found is not None:
+        T, frame = found
+        out["gradflow-T"] = T
+        init = frame[frame["when"] == "init"].groupby(["variant", "t"])["norm"].mean()
+        for variant in init.index.get_level_values(0).unique():
+            norms = init[variant]
+            out[f"{VARIANT_SLUGS[variant]}-gradflow-ratio"] = f"{norms.iloc[-1] / norms.iloc[0]:,.0f}"  # last step / first
+
+    ablation = runs[runs["group"] == "ablation_forget_bias"] if "group" in runs else runs.iloc[0:0]
+    if not ablation.empty:
+        short, long = int(ablation["T"].min()), int(ablation["T"].max())
+        out["fb-short-T"], out["fb-long-T"] = short, long
+        for (init, T), group in ablation.groupby([ablation["forget_bias"].map(_init_name), "T"]):
+            span = "short" if T == short else "long"
+            out[f"fb-{init}-acc-{span}"] = f"{group[ACC].mean():.3f}"
+            reached = group["steps_to_target"].dropna()
+            out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}" if len(reached) == len(group) else "never"
+    encoding = runs[runs["group"] == "ablation_encoding"] if "group" in runs else runs.iloc[0:0]
+    if not encoding.empty:
+        long = int(encoding["T"].max())
+        out["enc-long-T"] = long
+        for (model, enc), group in encoding[encoding["T"] == long].groupby(["model", "input_encoding"]):
+            out[f"enc-{model}-{enc}-acc-long"] = f"{group[ACC].mean():.3f}"
     return out
 
 
@@ -102,32 +137,34 @@ def write_macros(results: dict[str, object], path: str | Path) -> Path:
 
 
 def comparison_table(runs: pd.DataFrame, path: str | Path) -> Path | None:
-    """Booktabs table: per T and model, mean +- std accuracy at the best lr, that lr, median steps to 99%."""
+    """Booktabs table: per T and variant, mean +- std accuracy at the best lr, that lr, median steps to 99%."""
     best = best_lr_runs(comparison_runs(runs))
     if best.empty:
         return None
+    variants = [v for v in VARIANT_ORDER if v in set(best["variant"])]
     rows = []
     for T in sorted(best["T"].unique()):
         cells = [str(int(T))]
-        for model in MODEL_ORDER:
-            runs_m = best[(best["model"] == model) & (best["T"] == T)]
-            if runs_m.empty:
+        for variant in variants:
+            runs_v = best[(best["variant"] == variant) & (best["T"] == T)]
+            if runs_v.empty:
                 cells += ["--"] * 3
                 continue
-            acc = runs_m[ACC]
+            acc = runs_v[ACC]
             std = acc.std() if len(acc) > 1 else 0.0
-            steps = runs_m["steps_to_target"].dropna()
-            reached = f"{int(steps.median()):,}" if len(steps) * 3 >= 2 * len(runs_m) else "--"
-            cells += [f"{acc.mean():.3f} $\\pm$ {std:.3f}", f"{runs_m['lr'].iloc[0]:.0e}", reached]
+            steps = runs_v["steps_to_target"].dropna()
+            reached = f"{int(steps.median()):,}" if len(steps) * 3 >= 2 * len(runs_v) else "--"
+            cells += [f"{acc.mean():.2f} $\\pm$ {std:.2f}", f"{runs_v['lr'].iloc[0]:.0e}".replace("e-0", "e-"), reached]
         rows.append(" & ".join(cells) + r" \\")
-    header = " & ".join(rf"\multicolumn{{3}}{{c}}{{{MODEL_LABELS[m]}}}" for m in MODEL_ORDER)
+    header = " & ".join(rf"\multicolumn{{3}}{{c}}{{{v}}}" for v in variants)
+    rules = "".join(rf"\cmidrule(lr){{{2 + 3 * k}-{4 + 3 * k}}}" for k in range(len(variants)))
     text = "\n".join([
         "% Generated by analysis/figures.py. Do not edit.",
-        r"\begin{tabular}{r" + "rrr" * len(MODEL_ORDER) + "}",
+        r"\begin{tabular}{r" + "rrr" * len(variants) + "}",
         r"\toprule",
         rf" & {header} \\",
-        r"\cmidrule(lr){2-4}\cmidrule(lr){5-7}",
-        r"$T$" + r" & accuracy & lr & steps to 99\%" * len(MODEL_ORDER) + r" \\",
+        rules,
+        r"$T$" + r" & accuracy & lr & steps" * len(variants) + r" \\",
         r"\midrule",
         *rows,
         r"\bottomrule",

@@ -27,7 +27,8 @@ class RunsError(Exception):
     """The run source is missing, empty or corrupt; the message says which file and what to do."""
 
 
-def _read_record(path: Path) -> dict:
+def read_record(path: Path) -> dict:
+    """One record (record.json or record.json.gz); RunsError if it is not a complete record."""
     try:
         with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as handle:
             record = json.load(handle)
@@ -44,7 +45,7 @@ def local_records(folder: str | Path) -> list[dict]:
     if not folder.is_dir():
         raise RunsError(f"{folder} is not a folder of runs; run a sweep first (make sweep) or point at results/runs")
     paths = sorted([*folder.rglob(RECORD), *folder.rglob(RECORD + ".gz")])
-    records = [_read_record(path) for path in paths]
+    records = [read_record(path) for path in paths]
     for record, path in zip(records, paths):
         record["run_dir"] = str(path.parent)
     return records

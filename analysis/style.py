@@ -22,7 +22,11 @@ import seaborn as sns  # noqa: E402
 COLORBLIND = sns.color_palette("colorblind")
 MODEL_ORDER = ["rnn", "lstm"]
 MODEL_LABELS = {"rnn": "RNN", "lstm": "LSTM"}
-MODEL_PALETTE = {"rnn": COLORBLIND[3], "lstm": COLORBLIND[0], "RNN": COLORBLIND[3], "LSTM": COLORBLIND[0]}
+MODEL_PALETTE = {"rnn": COLORBLIND[3], "lstm": COLORBLIND[0], "RNN": COLORBLIND[3], "LSTM": COLORBLIND[0],
+                 "LSTM (chrono)": COLORBLIND[2]}
+# The main comparison's lines: the RNN, the LSTM with b_f = 1, and the LSTM with chrono initialisation.
+VARIANT_ORDER = ["RNN", "LSTM", "LSTM (chrono)"]
+VARIANT_SLUGS = {"RNN": "rnn", "LSTM": "lstm", "LSTM (chrono)": "lstm-chrono"}
 WIDTH_IN = 6.0  # figures are drawn at the report's text width, so fonts print at their set size
 
 

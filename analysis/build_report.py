@@ -1,0 +1,71 @@
+"""Compile report.tex into report.pdf with latexmk, and fail on what a reader would trip over.
+
+    python -m analysis.build_report                  # after `python -m analysis.figures` (make report does both)
+
+Fails (exit 2, one line) when TeX is missing (naming the Debian packages to install), on LaTeX errors, undefined
+references or citations, missing figures, or a \\result{...} that the figures step did not generate.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from experiments.cli import UsageError, arg, parse_args, run_main
+
+ROOT = Path(__file__).resolve().parents[1]
+TEX_PACKAGES = "latexmk texlive-latex-recommended texlive-fonts-recommended"
+PROBLEMS = [
+    (re.compile(r"^! (.*)$", re.M), "LaTeX error"),
+    (re.compile(r"LaTeX Warning: (Reference|Citation) `([^']*)' .*undefined", re.M), "undefined reference"),
+    (re.compile(r"File `([^']*)' not found", re.M), "missing figure"),
+    (re.compile(r"No generated result named (\S+)", re.M), "result not generated"),
+]
+
+
+@dataclass
+class Args:
+    tex: str = arg("report.tex", "the LaTeX source, relative to the repository root")
+    figures: str = arg("figures", "folder with the generated figures, tables and results.tex")
+    outdir: str = arg(".", "folder for report.pdf and LaTeX's auxiliary files")
+
+
+def problems_in(log: str) -> list[str]:
+    found = []
+    for pattern, kind in PROBLEMS:
+        for match in pattern.finditer(log):
+            found.append(f"{kind}: {match.group(match.lastindex or 0)}")
+    return found
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(Args, argv, description=__doc__.split("\n")[0])
+    if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
+        raise UsageError(f"TeX is not installed; on Debian/Ubuntu: sudo apt-get install {TEX_PACKAGES}")
+    if not (Path(args.figures) / "results.tex").exists():
+        raise UsageError(f"{args.figures}/results.tex is missing; run `make figures` first")
+    tex = ROOT / args.tex
+    figures = Path(args.figures).resolve()
+    # The report reads \figdir; pointing it at --figures lets a build use any folder of generated figures.
+    outdir = Path(args.outdir).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    command = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+               f"-outdir={outdir}", f"-usepretex=\\def\\figdir{{{figures}/}}", tex.name]
+    result = subprocess.run(command, cwd=tex.parent, capture_output=True, text=True)
+    log_path = outdir / tex.with_suffix(".log").name
+    log = log_path.read_text(errors="replace") if log_path.exists() else result.stdout
+    issues = problems_in(log)
+    if result.returncode != 0 or issues:
+        detail = "; ".join(dict.fromkeys(issues)) or (result.stdout + result.stderr).strip().splitlines()[-1]
+        raise UsageError(f"{args.tex} did not compile cleanly: {detail} (see {log_path})")
+    pdf = outdir / tex.with_suffix(".pdf").name
+    print(f"compiled {pdf}", file=sys.stderr)
+    return pdf
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,79 @@
+"""Pack a study's run records into results/, the committed reference the report is built from.
+
+    python -m analysis.pack_results --runs=runs --profile=cpu     # what `make results` runs
+
+Copies every complete record as ``results/runs/<sweep>/<run>/record.json.gz`` (summaries and histories,
+compressed; no checkpoints, logs or W&B folders), the GAN run's sample grids and interpolation beside its record,
+and writes ``results/provenance.json``: git commit, date, machine, profile, library versions, run counts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import json
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis.runs import RunsError, local_records
+from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.tracker import git_commit
+
+IMAGES = ("samples_start.png", "samples_half.png", "samples_end.png", "interpolation.png")
+
+
+@dataclass
+class Args:
+    runs: str = arg("runs", "the study's run records")
+    out: str = arg("results", "the reference folder (replaced)")
+    profile: str = arg("cpu", "the study profile the runs come from, for the provenance")
+    study_minutes: float = arg(0.0, "measured wall time of the study, for the provenance (0 = unknown)")
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(Args, argv, description=__doc__.split("\n")[0])
+    try:
+        records = local_records(args.runs)
+    except RunsError as error:
+        raise UsageError(str(error)) from None
+    if not records:
+        raise UsageError(f"no run records under {args.runs}; run `make study` first")
+    import torch
+
+    staging = Path(args.out).with_name(Path(args.out).name + ".packing")
+    shutil.rmtree(staging, ignore_errors=True)
+    source_root = Path(args.runs).resolve()
+    for record in records:
+        run_dir = Path(record.pop("run_dir")).resolve()
+        target = staging / "runs" / run_dir.relative_to(source_root)
+        target.mkdir(parents=True, exist_ok=True)
+        with gzip.open(target / "record.json.gz", "wt") as handle:
+            json.dump(record, handle)
+        for image in IMAGES:
+            if (run_dir / image).exists():
+                shutil.copy2(run_dir / image, target / image)
+    provenance = {
+        "git_commit": git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count(),
+                    "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "profile": args.profile,
+        "study_minutes": args.study_minutes or None,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        "runs": len(records),
+        "wandb_modes": sorted({r.get("meta", {}).get("wandb_mode", "?") for r in records}),
+    }
+    (staging / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    shutil.rmtree(args.out, ignore_errors=True)
+    staging.rename(args.out)
+    size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
+    print(f"packed {len(records)} runs into {args.out}/ ({size / 1e6:.1f} MB)", file=sys.stderr)
+    return Path(args.out)
+
+
+if __name__ == "__main__":
+    run_main(main)

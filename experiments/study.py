@@ -1,0 +1,123 @@
+"""The whole study in one command: Part I sweeps, the MNIST classifier, the GAN, figures, notebook, report.
+
+    python -m experiments.study                      # the CPU profile: ~40 min on 2 cores, W&B offline
+    python -m experiments.study --profile=gpu        # more lengths and seeds, the frontier, 200 GAN epochs
+    python -m experiments.study --profile=tiny       # every stage at toy size, a few minutes (CI)
+    python -m experiments.study --backend=wandb      # the sweeps through W&B's server and agents
+
+Each stage is a separate process, exactly the command a user would type, and each skips what is already done
+(complete sweep runs, the cached classifier, a finished GAN run), so an interrupted study resumes where it
+stopped. The end prints how long each stage took and where the report, figures and notebook are.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.gan import Args as GanArgs
+from experiments.gan import run_name as gan_run_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Profile:
+    sweeps: list[str]
+    classifier: list[str] = field(default_factory=list)  # extra flags of experiments.mnist_classifier
+    gan: list[str] = field(default_factory=list)  # extra flags of experiments.gan
+
+
+PROFILES = {
+    "cpu": Profile(
+        sweeps=["sweeps/length.yaml", "sweeps/length_chrono.yaml", "sweeps/lr.yaml", "sweeps/ablation_forget_bias.yaml",
+                "sweeps/ablation_encoding.yaml"],
+        gan=["--epochs=10"],
+    ),
+    "gpu": Profile(
+        sweeps=["sweeps/gpu/length.yaml", "sweeps/gpu/length_chrono.yaml", "sweeps/gpu/lr.yaml", "sweeps/gpu/ablation_forget_bias.yaml",
+                "sweeps/gpu/ablation_encoding.yaml", "sweeps/gpu/frontier.yaml"],
+        gan=["--epochs=200"],
+    ),
+    "tiny": Profile(
+        sweeps=["sweeps/tiny/length.yaml", "sweeps/tiny/length_chrono.yaml", "sweeps/tiny/lr.yaml", "sweeps/tiny/ablation_forget_bias.yaml",
+                "sweeps/tiny/ablation_encoding.yaml"],
+        classifier=["--epochs=1", "--subset=4000"],
+        gan=["--epochs=2", "--subset=1024", "--metric_samples=500"],
+    ),
+}
+
+
+@dataclass
+class Args:
+    profile: str = arg("cpu", "cpu (the default study), gpu (the larger one) or tiny (every stage at toy size)")
+    backend: str = arg("auto", "sweeps: auto (W&B when logged in and reachable, else local), local or wandb")
+    workers: int = arg(0, "local sweep workers; 0 = one per GPU, else one per CPU core")
+    out: str = arg("runs", "where run records go")
+    figures: str = arg("figures", "where figures, tables and macros go")
+    notebook: str = arg("analysis/gan.ipynb", "where the executed GAN notebook goes")
+    report: bool = arg(True, "compile report.pdf at the end (needs TeX; see make report)")
+
+
+def stage_commands(args: Args) -> list[tuple[str, list[str]]]:
+    """(label, command) of every stage, in order."""
+    profile = PROFILES[args.profile]
+    python = sys.executable
+    stages = []
+    for sweep in profile.sweeps:
+        flags = [f"--sweep={sweep}", f"--backend={args.backend}", f"--out={args.out}"]
+        stages.append((f"sweep {Path(sweep).stem}", [python, "-m", "experiments.sweep", *flags, *([f"--workers={args.workers}"] if args.workers else [])]))
+    stages.append(("MNIST classifier", [python, "-m", "experiments.mnist_classifier", f"--out={args.out}", *profile.classifier]))
+    stages.append(("GAN", [python, "-m", "experiments.gan", f"--out={args.out}", *profile.gan]))
+    stages.append(("figures", [python, "-m", "analysis.figures", f"--runs={args.out}", f"--out={args.figures}"]))
+    stages.append(("notebook", [python, "-m", "analysis.notebook", f"--gan_run={args.out}", f"--out={args.notebook}"]))
+    if args.report:
+        stages.append(("report", [python, "-m", "analysis.build_report", f"--figures={args.figures}"]))
+    return stages
+
+
+def gan_done(args: Args) -> bool:
+    """The profile's GAN run already has a complete record (the GAN resumes from checkpoints otherwise)."""
+    gan_args = parse_args(GanArgs, PROFILES[args.profile].gan)  # the GAN stage's own flags, parsed its own way
+    return (Path(args.out) / gan_run_name(gan_args) / "record.json").exists()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(Args, argv, description=__doc__.split("\n")[0])
+    if args.profile not in PROFILES:
+        raise UsageError(f"--profile={args.profile} is not one of {', '.join(PROFILES)}")
+    stages = stage_commands(args)
+    timings: list[tuple[str, float, str]] = []
+    started = time.monotonic()
+    for n, (label, command) in enumerate(stages, 1):
+        print(f"\n[study {n}/{len(stages)}] {label}: {shlex.join(command[1:])}", file=sys.stderr, flush=True)
+        if label == "GAN" and gan_done(args):
+            print("  done before: the GAN run has its record", file=sys.stderr)
+            timings.append((label, 0.0, "done before"))
+            continue
+        tic = time.monotonic()
+        result = subprocess.run(command, cwd=ROOT)
+        timings.append((label, time.monotonic() - tic, "ok" if result.returncode == 0 else f"exit {result.returncode}"))
+        if result.returncode != 0:
+            _print_timings(timings, started)
+            raise UsageError(f"stage '{label}' failed (exit {result.returncode}); fix it and rerun: finished work is kept")
+    _print_timings(timings, started)
+    print(f"\nreport:   {ROOT / 'report.pdf' if args.report else '(not built: --report=False)'}\n"
+          f"figures:  {Path(args.figures).resolve()}/\nnotebook: {Path(args.notebook).resolve()}\n"
+          f"runs:     {Path(args.out).resolve()}/ (W&B offline runs: wandb sync wandb/offline-run-*)", file=sys.stderr)
+
+
+def _print_timings(timings: list[tuple[str, float, str]], started: float) -> None:
+    print(f"\n{'stage':<32}{'minutes':>9}  status", file=sys.stderr)
+    for label, seconds, status in timings:
+        print(f"{label:<32}{seconds / 60:>9.1f}  {status}", file=sys.stderr)
+    print(f"{'total':<32}{(time.monotonic() - started) / 60:>9.1f}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_main(main)
