@@ -36,7 +36,7 @@ help: ## List the targets
 
 study: install ## THE MAIN JOB: sweeps, classifier, GAN, figures, notebook, report (PROFILE=cpu|gpu|tiny)
 	$(PY) -m experiments.study --profile=$(PROFILE) --backend=$(BACKEND) --out=$(OUT) --figures=$(FIGURES) \
-		--notebook=$(NOTEBOOK) $(if $(WORKERS),--workers=$(WORKERS))
+		--notebook=$(NOTEBOOK) --report_dir=$(REPORT_DIR) $(if $(WORKERS),--workers=$(WORKERS))
 
 install: $(STAMP) ## Create .venv from python3 and install the pinned requirements
 

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEX_PACKAGES = "latexmk texlive-latex-recommended texlive-fonts-recommended"
 PROBLEMS = [
     (re.compile(r"^! (.*)$", re.M), "LaTeX error"),
+    (re.compile(r"^\S+\.tex:\d+: (.*)$", re.M), "LaTeX error"),  # the -file-line-error form
     (re.compile(r"LaTeX Warning: (Reference|Citation) `([^']*)' .*undefined", re.M), "undefined reference"),
     (re.compile(r"File `([^']*)' not found", re.M), "missing figure"),
     (re.compile(r"No generated result named (\S+)", re.M), "result not generated"),

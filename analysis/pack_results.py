@@ -31,7 +31,20 @@ class Args:
     runs: str = arg("runs", "the study's run records")
     out: str = arg("results", "the reference folder (replaced)")
     profile: str = arg("cpu", "the study profile the runs come from, for the provenance")
-    study_minutes: float = arg(0.0, "measured wall time of the study, for the provenance (0 = unknown)")
+
+
+def _minutes_by_group(records: list[dict]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for record in records:
+        group = record["config"].get("group") or record["name"].split("__")[0]
+        totals[group] = totals.get(group, 0.0) + record["summary"].get("wall_time_s", 0.0) / 60
+    return {group: round(minutes, 1) for group, minutes in sorted(totals.items())}
+
+
+def _study_timings(runs: Path) -> dict | None:
+    """What `make study` measured (profile, minutes per stage), if it wrote it."""
+    path = runs / "study_timings.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -62,9 +75,11 @@ def main(argv: list[str] | None = None) -> Path:
         "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count(),
                     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "profile": args.profile,
-        "study_minutes": args.study_minutes or None,
+        "study": _study_timings(Path(args.runs)),
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "runs": len(records),
+        # Summed wall time of the runs of each sweep (runs in parallel workers overlap, so this is CPU-side work).
+        "run_minutes_by_group": _minutes_by_group(records),
         "wandb_modes": sorted({r.get("meta", {}).get("wandb_mode", "?") for r in records}),
     }
     (staging / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")

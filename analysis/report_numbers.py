@@ -108,10 +108,10 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
         short, long = int(ablation["T"].min()), int(ablation["T"].max())
         out["fb-short-T"], out["fb-long-T"] = short, long
         for (init, T), group in ablation.groupby([ablation["forget_bias"].map(_init_name), "T"]):
-            span = "short" if T == short else "long"
-            out[f"fb-{init}-acc-{span}"] = f"{group[ACC].mean():.3f}"
             reached = group["steps_to_target"].dropna()
-            out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}" if len(reached) == len(group) else "never"
+            for span in [name for name, length in (("short", short), ("long", long)) if T == length]:
+                out[f"fb-{init}-acc-{span}"] = f"{group[ACC].mean():.3f}"
+                out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}" if len(reached) == len(group) else "never"
     encoding = runs[runs["group"] == "ablation_encoding"] if "group" in runs else runs.iloc[0:0]
     if not encoding.empty:
         long = int(encoding["T"].max())

@@ -12,6 +12,7 @@ stopped. The end prints how long each stage took and where the report, figures a
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -37,7 +38,7 @@ PROFILES = {
     "cpu": Profile(
         sweeps=["sweeps/length.yaml", "sweeps/length_chrono.yaml", "sweeps/lr.yaml", "sweeps/ablation_forget_bias.yaml",
                 "sweeps/ablation_encoding.yaml"],
-        gan=["--epochs=10"],
+        gan=["--epochs=15"],
     ),
     "gpu": Profile(
         sweeps=["sweeps/gpu/length.yaml", "sweeps/gpu/length_chrono.yaml", "sweeps/gpu/lr.yaml", "sweeps/gpu/ablation_forget_bias.yaml",
@@ -62,6 +63,7 @@ class Args:
     figures: str = arg("figures", "where figures, tables and macros go")
     notebook: str = arg("analysis/gan.ipynb", "where the executed GAN notebook goes")
     report: bool = arg(True, "compile report.pdf at the end (needs TeX; see make report)")
+    report_dir: str = arg(".", "folder for report.pdf")
 
 
 def stage_commands(args: Args) -> list[tuple[str, list[str]]]:
@@ -77,7 +79,8 @@ def stage_commands(args: Args) -> list[tuple[str, list[str]]]:
     stages.append(("figures", [python, "-m", "analysis.figures", f"--runs={args.out}", f"--out={args.figures}"]))
     stages.append(("notebook", [python, "-m", "analysis.notebook", f"--gan_run={args.out}", f"--out={args.notebook}"]))
     if args.report:
-        stages.append(("report", [python, "-m", "analysis.build_report", f"--figures={args.figures}"]))
+        stages.append(("report", [python, "-m", "analysis.build_report", f"--figures={args.figures}",
+                                  f"--outdir={args.report_dir}"]))
     return stages
 
 
@@ -107,7 +110,10 @@ def main(argv: list[str] | None = None) -> None:
             _print_timings(timings, started)
             raise UsageError(f"stage '{label}' failed (exit {result.returncode}); fix it and rerun: finished work is kept")
     _print_timings(timings, started)
-    print(f"\nreport:   {ROOT / 'report.pdf' if args.report else '(not built: --report=False)'}\n"
+    record = {"profile": args.profile, "backend": args.backend, "total_minutes": (time.monotonic() - started) / 60,
+              "stage_minutes": {label: seconds / 60 for label, seconds, _ in timings}}
+    (Path(args.out) / "study_timings.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\nreport:   {Path(args.report_dir).resolve() / 'report.pdf' if args.report else '(not built: --report=False)'}\n"
           f"figures:  {Path(args.figures).resolve()}/\nnotebook: {Path(args.notebook).resolve()}\n"
           f"runs:     {Path(args.out).resolve()}/ (W&B offline runs: wandb sync wandb/offline-run-*)", file=sys.stderr)
 

@@ -32,10 +32,15 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+# The sweeps package (2022) speaks pydantic v1's config names; pydantic v2 warns about them at import, harmlessly.
+warnings.filterwarnings("ignore", message="Valid config keys have changed in V2")
+warnings.filterwarnings("ignore", message=".*class-based `config` is deprecated")
 
 from experiments.cli import UsageError, arg, parse_args, run_main
 from experiments.tracker import wandb_mode, warn

@@ -1,0 +1,104 @@
+"""The main job and its products: the tiny study end to end, the report from the committed results, the zip."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_module
+from tests.test_sweep import make
+
+needs_tex = pytest.mark.skipif(shutil.which("latexmk") is None, reason="TeX is not installed (.ci/run installs it)")
+
+
+def pdf_pages(pdf: Path) -> int:
+    """Pages of a PDF that LaTeX wrote, from its log ("Output written on report.pdf (10 pages, ...)")."""
+    log = pdf.with_suffix(".log").read_text(errors="replace").replace("\n", "")  # TeX wraps lines at 79
+    match = re.search(r"Output written on .*?\((\d+) pages?", log)
+    return int(match.group(1)) if match else 0
+
+
+@needs_tex
+def test_tiny_study_runs_end_to_end_and_produces_a_report(tmp_path: Path) -> None:
+    out, figures = tmp_path / "runs", tmp_path / "figures"
+    result = make("study", PROFILE="tiny", OUT=str(out), FIGURES=str(figures), NOTEBOOK=str(tmp_path / "gan.ipynb"),
+                  REPORT_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    pdf = tmp_path / "report.pdf"
+    assert pdf.exists() and pdf_pages(pdf) >= 5
+    for name in ("accuracy_vs_T", "lr_heatmap", "steps_to_target", "training_curves", "gradient_flow",
+                 "ablation_forget_bias", "ablation_encoding", "gan_curves", "gan_samples", "gan_interpolation"):
+        assert (figures / f"{name}.pdf").exists() and (figures / f"{name}.png").exists(), name
+    timings = json.loads((out / "study_timings.json").read_text())
+    assert timings["profile"] == "tiny" and "GAN" in timings["stage_minutes"]
+    assert "total" in result.stderr and "report.pdf" in result.stderr
+
+    # Resumable: a second run trains nothing.
+    again = make("study", PROFILE="tiny", OUT=str(out), FIGURES=str(figures), NOTEBOOK=str(tmp_path / "gan.ipynb"),
+                 REPORT_DIR=str(tmp_path), BACKEND="local")
+    assert again.returncode == 0
+    assert again.stderr.count("0 done") == 5 and "done before: the GAN run has its record" in again.stderr
+
+    # Packing the runs gives a reference folder that figures can be rebuilt from.
+    packed = run_module("analysis.pack_results", f"--runs={out}", f"--out={tmp_path}/results", "--profile=tiny")
+    assert packed.returncode == 0, packed.stderr
+    provenance = json.loads((tmp_path / "results" / "provenance.json").read_text())
+    assert provenance["profile"] == "tiny" and provenance["runs"] >= 20 and provenance["git_commit"]
+    assert not list((tmp_path / "results").rglob("*.pt")) and list((tmp_path / "results").rglob("samples_end.png"))
+    rebuilt = run_module("analysis.figures", f"--runs={tmp_path}/results/runs", f"--out={tmp_path}/figures2")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert (tmp_path / "figures2" / "results.tex").read_text() == (figures / "results.tex").read_text()
+
+
+@needs_tex
+@pytest.mark.skipif(not (ROOT / "results" / "runs").is_dir(), reason="no committed reference results yet")
+def test_report_compiles_from_the_committed_results(tmp_path: Path) -> None:
+    result = make("report", FIGURES=str(tmp_path / "figures"), REPORT_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert pdf_pages(tmp_path / "report.pdf") >= 8
+
+
+def test_report_build_explains_missing_tex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # python, but no latexmk
+    (tmp_path / "results.tex").write_text("")
+    result = subprocess.run([sys.executable, "-m", "analysis.build_report", f"--figures={tmp_path}"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "apt-get install latexmk texlive-latex-recommended" in result.stderr
+
+
+def test_study_rejects_an_unknown_profile() -> None:
+    result = run_module("experiments.study", "--profile=huge")
+    assert result.returncode == 2 and "not one of cpu, gpu, tiny" in result.stderr
+
+
+def test_submission_zip(tmp_path: Path) -> None:
+    refused = make("submission")
+    assert refused.returncode != 0 and "STUDENT_ID=" in refused.stderr
+    result = run_module("analysis.submission", "--student_id=12345678", f"--out={tmp_path}")
+    if not (ROOT / "report.pdf").exists():
+        assert result.returncode == 2 and "report.pdf" in result.stderr
+        pytest.skip("report.pdf is not built yet")
+    assert result.returncode == 0, result.stderr
+    archive = tmp_path / "12345678_assignment3.zip"
+    with zipfile.ZipFile(archive) as zipped:
+        names = zipped.namelist()
+        zipped.extractall(tmp_path / "unpacked")
+    prefix = "12345678_assignment3/"
+    for required in ("report.pdf", "README.md", "Makefile", "analysis/gan.ipynb", "models/lstm.py",
+                     "experiments/palindrome.py", "sweeps/length.yaml", "requirements.txt"):
+        assert prefix + required in names, required
+    top_folders = {name[len(prefix):].split("/")[0] for name in names}
+    assert not top_folders & {".venv", "runs", "wandb", "data", "figures"}
+    assert not [name for name in names if name.endswith(".pt")]
+    # The quick path of the tests runs from the unpacked copy.
+    unpacked = tmp_path / "unpacked" / "12345678_assignment3"
+    quick = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_models.py",
+                            "tests/test_palindrome_data.py"], cwd=unpacked, capture_output=True, text=True)
+    assert quick.returncode == 0, quick.stdout[-2000:]
