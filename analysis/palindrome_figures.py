@@ -149,7 +149,9 @@ def training_curves(runs: pd.DataFrame, history: pd.DataFrame, lengths: list[int
         )
         ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
         ax.set(title=f"T = {T}", xlabel="training step", ylabel="held-out accuracy", ylim=(0, 1.03))
-    axes[0][0].legend(title=None, loc="lower right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    axes[0][0].get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), frameon=False)
     return fig
 
 

@@ -31,7 +31,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 RECORD = "record.json"
-INIT_TIMEOUT_S = 30  # how long wandb.init may wait for a server before we fall back to offline
+# How long wandb.init may wait for a server before the run falls back to offline (W&B's own variable).
+INIT_TIMEOUT_S = float(os.environ.get("WANDB_INIT_TIMEOUT", 30))
 
 
 def warn(message: str) -> None:

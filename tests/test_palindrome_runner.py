@@ -76,3 +76,42 @@ def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path: Path, flag: 
 def test_booleans_accept_what_wandb_agents_pass(tmp_path: Path) -> None:
     args = palindrome.parse_args(palindrome.Args, ["--grad_flow=False", "--T=7"])
     assert args.grad_flow is False and args.T == 7
+
+
+def test_without_credentials_wandb_logs_offline_with_one_warning(tiny_palindrome_flags: list[str], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path), WANDB_DIR=str(tmp_path), OMP_NUM_THREADS="1")  # no ~/.netrc, no API key
+    result = subprocess.run([sys.executable, "-m", "experiments.palindrome", *tiny_palindrome_flags], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "logging offline" in warnings[0]
+    assert list((tmp_path / "wandb").glob("offline-run-*"))
+    out = Path(tiny_palindrome_flags[-1].split("=", 1)[1])
+    record = json.loads(next(out.rglob("record.json")).read_text())
+    assert record["meta"]["wandb_mode"] == "offline"
+
+
+def test_unreachable_wandb_server_falls_back_to_offline(tiny_palindrome_flags: list[str], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path), WANDB_DIR=str(tmp_path), WANDB_API_KEY="x" * 40, OMP_NUM_THREADS="1",
+               WANDB_BASE_URL="http://127.0.0.1:9", WANDB_INIT_TIMEOUT="5")  # port 9: nothing listens
+    result = subprocess.run([sys.executable, "-m", "experiments.palindrome", *tiny_palindrome_flags], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "W&B unreachable" in warnings[0] and "logging offline" in warnings[0]
+    record = json.loads(next(Path(tiny_palindrome_flags[-1].split("=", 1)[1]).rglob("record.json")).read_text())
+    assert record["meta"]["wandb_mode"] == "offline"

@@ -168,3 +168,37 @@ def test_dry_run_of_the_wandb_backend_prints_sweep_and_agents(tiny_sweep: Path) 
 
     joined = make("agents", SWEEP_ID="me/proj/abc", GPUS="2", DRY_RUN="1")
     assert joined.returncode == 0 and "CUDA_VISIBLE_DEVICES=2" in joined.stdout and "agent me/proj/abc" in joined.stdout
+
+
+def test_runs_from_a_wandb_sweep_have_the_local_columns_and_are_cached(tmp_path: Path, monkeypatch) -> None:
+    """load_runs("wandb:...") reads W&B's API into the same columns as local records, then works offline."""
+    import wandb
+
+    from analysis import runs as runs_module
+
+    class FakeRun:
+        def __init__(self, name: str, lr: float) -> None:
+            self.name, self.state, self.url = name, "finished", f"https://wandb.ai/me/proj/runs/{name}"
+            self.config = {"model": "lstm", "T": 20, "lr": lr, "_wandb": {}}
+            self.summary = type("Summary", (), {"_json_dict": {"eval/acc": 1.0, "_runtime": 3}})()
+
+        def scan_history(self):
+            return [{"_step": 100, "eval/acc": 0.5}, {"_step": 200, "eval/acc": 1.0}]
+
+    calls = []
+
+    class FakeApi:
+        def __init__(self, timeout: int) -> None:
+            calls.append(timeout)
+
+        def sweep(self, path: str):
+            assert path == "me/proj/abc"
+            return type("Sweep", (), {"runs": [FakeRun("a", 1e-3), FakeRun("b", 3e-3)]})()
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    monkeypatch.setattr(runs_module, "CACHE_DIR", tmp_path / "cache")
+    frame = runs_module.load_runs("wandb:me/proj/abc")
+    assert sorted(frame["lr"]) == [1e-3, 3e-3] and set(frame["eval/acc"]) == {1.0}
+    assert "_wandb" not in frame.columns and "_runtime" not in frame.columns
+    history = runs_module.load_history("wandb:me/proj/abc")
+    assert list(history["step"]) == [100, 200, 100, 200] and len(calls) == 1  # the second read used the cache
