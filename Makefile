@@ -44,7 +44,7 @@ $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
 	@echo "installing requirements into $(VENV) (first time: several minutes, torch is large)"
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | $(PIP_QUIET)
-	@$(PY) -c "import torch, torchvision, wandb, sweeps, seaborn" && touch $(STAMP)
+	@$(PY) -W ignore -c "import torch, torchvision, wandb, sweeps, seaborn" && touch $(STAMP)
 
 test: install ## Run the test suite (CPU, W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest

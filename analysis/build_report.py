@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> Path:
     log = log_path.read_text(errors="replace") if log_path.exists() else result.stdout
     issues = problems_in(log)
     if result.returncode != 0 or issues:
-        detail = "; ".join(dict.fromkeys(issues)) or (result.stdout + result.stderr).strip().splitlines()[-1]
+        unique = list(dict.fromkeys(issues))
+        detail = "; ".join(unique[:3]) + (f"; and {len(unique) - 3} more" if len(unique) > 3 else "")
+        detail = detail or (result.stdout + result.stderr).strip().splitlines()[-1]
         raise UsageError(f"{args.tex} did not compile cleanly: {detail} (see {log_path})")
     pdf = outdir / tex.with_suffix(".pdf").name
     print(f"compiled {pdf}", file=sys.stderr)

@@ -126,7 +126,26 @@ def gan_results(run: dict) -> dict[str, object]:
         out[f"{key}-FID"] = f"{summary[prefix + 'FID']:.2f}"
         out[f"{key}-covered"] = summary[prefix + "classes/covered"]
         out[f"{key}-evenness"] = f"{summary[prefix + 'classes/evenness']:.3f}"
+    labels = summary["interpolation/labels"]
+    switches = sum(a != b for a, b in zip(labels, labels[1:]))
+    out["gan-interp-sentence"] = (
+        "the classifier's label switches once along the way, where one digit turns into the other" if switches == 1
+        else f"the classifier's label changes {switches} times along the way")
+    covered = summary["final/classes/covered"]
+    out["gan-coverage-sentence"] = (
+        "no collapse to a few digits: all ten appear" if covered == 10
+        else f"only {covered} of the ten digits appear in at least 2\\% of the samples, a partial mode collapse")
     history = history_frame(run)
+    evals = history.dropna(subset=["eval/FID"]) if "eval/FID" in history else history.iloc[0:0]
+    if not evals.empty:
+        first_fid, first_is = evals["eval/FID"].iloc[0], evals["eval/IS"].iloc[0]
+        out["gan-first-FID"], out["gan-first-IS"] = f"{first_fid:.2f}", f"{first_is:.2f}"
+        trend = "falls" if summary["final/FID"] < first_fid else "does not fall"
+        out["gan-fid-sentence"] = (f"the Fr\\'echet distance {trend} from {first_fid:.2f} after the first epoch to "
+                                   f"{summary['final/FID']:.2f} at the end, and the Inception Score goes from "
+                                   f"{first_is:.2f} to {summary['final/IS']:.2f}")
+    else:
+        out["gan-fid-sentence"] = "sample quality was measured at the end only"
     last = history[history["step"] > history["step"].max() * 0.9]
     out["gan-final-Dx"] = f"{last['D(x)'].mean():.2f}"
     out["gan-final-DGz"] = f"{last['D(G(z))'].mean():.2f}"

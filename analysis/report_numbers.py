@@ -74,6 +74,15 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
         at_longest = runs_v[runs_v["T"] == longest]
         out[f"{slug}-acc-longest"] = f"{at_longest[ACC].mean():.3f}" if len(at_longest) else "--"
         out[f"{slug}-steps-per-s-longest"] = f"{at_longest['steps_per_s'].mean():.0f}" if len(at_longest) else "--"
+    failures = []
+    for variant in variants:
+        first = out[f"{VARIANT_SLUGS[variant]}-first-failed-T"]
+        name = {"LSTM": "the LSTM with $b_f=1$", "LSTM (chrono)": "the LSTM with chrono initialisation"}.get(variant, f"the {variant}")
+        failures.append(f"{name} solves every length it was run at" if first == "none" else f"{name} first fails at $T={first}$")
+    out["failure-sentence"] = "; ".join(failures)
+    at_longest = [f"{v} {best[(best['variant'] == v) & (best['T'] == longest)][ACC].mean():.2f}"
+                  for v in variants if len(best[(best["variant"] == v) & (best["T"] == longest)])]
+    out["longest-sentence"] = ", ".join(at_longest)
     rnn_max = max(solved.get("RNN", []), default=0)
     lstm_variant = max((v for v in variants if v != "RNN"), key=lambda v: max(solved[v], default=0), default=None)
     lstm_max = max(solved.get(lstm_variant, []), default=0) if lstm_variant else 0
@@ -93,6 +102,15 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
             share = grid.groupby("lr")[ACC].apply(lambda acc: (acc >= SOLVED).mean())
             out[f"{model}-lr-solved-share"] = ", ".join(f"{lr:.0e}: {s:.0%}" for lr, s in share.items()).replace("%", r"\%")
             out[f"{model}-best-lr"] = f"{grid.groupby('lr')[ACC].mean().idxmax():.0e}"
+            out[f"{model}-lr-grid-mean"] = f"{grid[ACC].mean():.2f}"
+    if {"rnn-lr-grid-mean", "lstm-lr-grid-mean"} <= set(out):
+        rnn_mean, lstm_mean = float(out["rnn-lr-grid-mean"]), float(out["lstm-lr-grid-mean"])
+        if abs(rnn_mean - lstm_mean) < 0.05:
+            out["lr-sentence"] = "Both models are about equally sensitive to the learning rate over this grid"
+        else:
+            robust, fragile = ("LSTM", "RNN") if lstm_mean > rnn_mean else ("RNN", "LSTM")
+            out["lr-sentence"] = (f"The {robust} is the less sensitive of the two: averaged over the whole grid it reaches "
+                                  f"{max(rnn_mean, lstm_mean):.2f} against {min(rnn_mean, lstm_mean):.2f} for the {fragile}")
 
     found = gradient_flow_frame(runs)
     if found is not None:
@@ -112,12 +130,29 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
             for span in [name for name, length in (("short", short), ("long", long)) if T == length]:
                 out[f"fb-{init}-acc-{span}"] = f"{group[ACC].mean():.3f}"
                 out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}" if len(reached) == len(group) else "never"
+    if {"fb-chrono-acc-long", "fb-1-acc-long", "fb-0-acc-long"} <= set(out):
+        accs = {init: float(out[f"fb-{init}-acc-long"]) for init in ("0", "1", "chrono")}
+        winner = max(accs, key=accs.get)
+        name = {"0": "$b_f=0$", "1": "$b_f=1$", "chrono": "chrono initialisation"}
+        if max(accs.values()) - min(accs.values()) < 0.05:
+            out["fb-sentence"] = f"At $T={out['fb-long-T']}$ the three initialisations end within 0.05 of each other"
+        else:
+            out["fb-sentence"] = (f"At $T={out['fb-long-T']}$ the initialisation decides the outcome: {name[winner]} "
+                                  f"ends highest")
     encoding = runs[runs["group"] == "ablation_encoding"] if "group" in runs else runs.iloc[0:0]
     if not encoding.empty:
         long = int(encoding["T"].max())
         out["enc-long-T"] = long
         for (model, enc), group in encoding[encoding["T"] == long].groupby(["model", "input_encoding"]):
             out[f"enc-{model}-{enc}-acc-long"] = f"{group[ACC].mean():.3f}"
+        gaps = [float(out[f"enc-{m}-onehot-acc-long"]) - float(out[f"enc-{m}-scalar-acc-long"])
+                for m in MODEL_ORDER if f"enc-{m}-onehot-acc-long" in out and f"enc-{m}-scalar-acc-long" in out]
+        if gaps and min(gaps) > 0.05:
+            out["enc-sentence"] = "one-hot input helps both models"
+        elif gaps and max(gaps) < -0.05:
+            out["enc-sentence"] = "the scalar input is, surprisingly, the better one for both models"
+        else:
+            out["enc-sentence"] = "the encoding matters less than expected at this length"
     return out
 
 

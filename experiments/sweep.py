@@ -187,6 +187,7 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
         for run in previous
     ]
     cap = config.get("run_cap", math.inf)
+    varied = [k for k, spec in config.get("parameters", {}).items() if "value" not in spec]  # shown in progress
     gpus = _visible_gpus()
     threads = max(1, (os.cpu_count() or 1) // workers)
     extra = {"out": str(folder), "group": name}
@@ -235,7 +236,7 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
                 job.run.state = sweeps.RunState.finished if ok else sweeps.RunState.failed
                 job.run.summary_metrics = _summary_of(folder, job.params, names) if ok else {}
                 done, failed = done + ok, failed + (not ok)
-                label = " ".join(f"{k}={v}" for k, v in job.params.items())
+                label = " ".join(f"{k}={v}" for k, v in job.params.items() if k in varied)
                 elapsed = time.monotonic() - started
                 status = "ok" if ok else f"FAILED (exit {job.process.returncode}, log {job.log})"
                 print(f"[{name} {done + failed} run{'s' if done + failed > 1 else ''}, {elapsed:.0f} s] {label}: "
