@@ -62,7 +62,7 @@ def training_curves(run: dict, smooth: int = 20) -> plt.Figure:
         values = (list(evals[f"eval/{key}"]) if not evals.empty else []) + [summary[f"final/{key}"]]
         ax.plot(epochs, values, marker="o", color=COLORBLIND[4], label="generated")
         ax.axhline(summary[f"real/{key}"], color="grey", linestyle="--", linewidth=1, label="real test set")
-        ax.set(xlabel="epoch", ylabel=key, title=title)
+        ax.set(xlabel="epoch", ylabel=key, title=title, yscale="log" if key == "FID" else "linear")
     for ax in axes:
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -123,7 +123,7 @@ def gan_results(run: dict) -> dict[str, object]:
     }
     for prefix, key in (("final/", "gan"), ("real/", "real")):
         out[f"{key}-IS"] = f"{summary[prefix + 'IS']:.2f}"
-        out[f"{key}-FID"] = f"{summary[prefix + 'FID']:.2f}"
+        out[f"{key}-FID"] = f"{max(summary[prefix + 'FID'], 0.0):.2f}"  # records made before the clamp
         out[f"{key}-covered"] = summary[prefix + "classes/covered"]
         out[f"{key}-evenness"] = f"{summary[prefix + 'classes/evenness']:.3f}"
     labels = summary["interpolation/labels"]

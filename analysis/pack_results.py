@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> Path:
             if (run_dir / image).exists():
                 shutil.copy2(run_dir / image, target / image)
     provenance = {
-        "git_commit": git_commit(),
+        "git_commit": git_commit(),  # the code that packed the records
+        "runs_git_commits": sorted({str(r.get("meta", {}).get("git_commit")) for r in records}),  # the code that ran them
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count(),
                     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},

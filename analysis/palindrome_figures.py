@@ -38,6 +38,7 @@ def comparison_runs(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty or not {"group", "input_encoding", "forget_bias", "model", "T"} <= set(runs.columns):
         return runs.iloc[0:0].assign(variant=pd.Series(dtype=str))
     chosen = runs[runs["group"].isin(COMPARISON_GROUPS) & (runs["input_encoding"] == "onehot")].copy()
+    chosen["T"] = chosen["T"].astype(int)  # a float column once GAN records share the frame
     chosen["variant"] = [variant_of(m, fb) for m, fb in zip(chosen["model"], chosen["forget_bias"])]
     chosen = chosen[(chosen["model"] == "rnn") | chosen["forget_bias"].astype(str).isin(["1.0", "1", "chrono"])]
     keys = ["variant"] + [k for k in KEYS if k in chosen and k != "forget_bias"]
@@ -51,6 +52,28 @@ def best_lr_runs(runs: pd.DataFrame) -> pd.DataFrame:
     means = runs.groupby(["variant", "T", "lr"], as_index=False)[ACC].mean()
     best = means.loc[means.groupby(["variant", "T"])[ACC].idxmax(), ["variant", "T", "lr"]]
     return runs.merge(best, on=["variant", "T", "lr"])
+
+
+def sweep_runs(runs: pd.DataFrame, group: str) -> pd.DataFrame:
+    """The palindrome runs of one sweep (W&B group), with T as an integer."""
+    if runs.empty or "group" not in runs:
+        return runs.iloc[0:0]
+    chosen = runs[runs["group"] == group].copy()
+    chosen["T"] = chosen["T"].astype(int)
+    return chosen
+
+
+def log_T_axis(ax, lengths) -> None:
+    """Log-scaled T axis labelled at the lengths that fit (at least 12% apart in log space)."""
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    lengths = sorted(int(t) for t in set(lengths))
+    labelled, last = [], None
+    for T in lengths:
+        if last is None or np.log(T / last) >= 0.12 * np.log(max(lengths) / min(lengths) + 1):
+            labelled.append(T)
+            last = T
+    ax.set_xticks(lengths, [str(T) if T in labelled else "" for T in lengths])
 
 
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -74,10 +97,7 @@ def accuracy_vs_T(runs: pd.DataFrame) -> plt.Figure | None:
     ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
     ax.text(best["T"].max(), CHANCE + 0.02, "chance", ha="right", va="bottom", color="grey", fontsize=8)
     ax.axhline(0.99, color="grey", linestyle="--", linewidth=0.8)
-    ax.set_xscale("log")
-    ticks = sorted(best["T"].unique())
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.minorticks_off()
+    log_T_axis(ax, best["T"])
     ax.set(xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.03))
     n_seeds = best.groupby(["variant", "T"]).size().max()
     ax.set_title(f"Best learning rate per (model, T), mean and 95% CI over {n_seeds} seeds", fontsize=10)
@@ -86,7 +106,7 @@ def accuracy_vs_T(runs: pd.DataFrame) -> plt.Figure | None:
 
 
 def lr_heatmaps(runs: pd.DataFrame) -> plt.Figure | None:
-    grid = runs[runs.get("group", pd.Series(dtype=str)) == "lr"] if not runs.empty else runs
+    grid = sweep_runs(runs, "lr")
     if grid.empty:
         return None
     models = [m for m in MODEL_ORDER if m in set(grid["model"])]
@@ -122,11 +142,8 @@ def steps_to_target(runs: pd.DataFrame, target: float = 0.99) -> plt.Figure | No
         miss = missed[missed["variant"] == variant]
         if not miss.empty:
             ax.scatter(miss["T"], np.full(len(miss), budget * 1.08), marker="x", color=MODEL_PALETTE[variant], s=25,
-                       label=f"{variant}: not reached in {budget:,} steps")
-    ax.set_xscale("log")
-    ticks = sorted(best["T"].unique())
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.minorticks_off()
+                       label=f"{variant}: not reached in {int(budget):,} steps")
+    log_T_axis(ax, best["T"])
     ax.set(xlabel="palindrome length T", ylabel=f"steps to {target:.0%} accuracy", ylim=(0, budget * 1.15))
     ax.legend(title=None, fontsize=8)
     ax.set_title("Median over seeds (line) and each seed (dots)", fontsize=10)
@@ -191,27 +208,30 @@ def gradient_flow(runs: pd.DataFrame) -> plt.Figure | None:
 
 
 def forget_bias_ablation(runs: pd.DataFrame) -> plt.Figure | None:
-    chosen = runs[runs.get("group", pd.Series(dtype=str)) == "ablation_forget_bias"] if not runs.empty else runs
+    chosen = sweep_runs(runs, "ablation_forget_bias")
     if chosen.empty:
         return None
     chosen = chosen.assign(init=chosen["forget_bias"].map(lambda v: "chrono" if v == "chrono" else f"$b_f$ = {float(v):g}"))
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 2.8))
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 2.8), layout="constrained")
     order = sorted(chosen["init"].unique(), key=lambda s: (s == "chrono", s))
+    colors = COLORBLIND[4:4 + len(order)]
     sns.barplot(data=chosen, x="T", y=ACC, hue="init", hue_order=order, errorbar=("ci", 95), ax=axes[0],
-                palette=COLORBLIND[4:4 + len(order)])
-    sns.stripplot(data=chosen, x="T", y=ACC, hue="init", hue_order=order, dodge=True, color="black", size=3,
-                  legend=False, ax=axes[0])
+                palette=colors)
+    sns.stripplot(data=chosen, x="T", y=ACC, hue="init", hue_order=order, dodge=True, palette=["black"] * len(order),
+                  size=3, legend=False, ax=axes[0])
     axes[0].set(xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.05), title="final accuracy")
-    axes[0].legend(title="forget gate init", fontsize=8, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
     steps = chosen.assign(steps_to_target=chosen["steps_to_target"].fillna(chosen["steps"].max()))
     sns.barplot(data=steps, x="T", y="steps_to_target", hue="init", hue_order=order, errorbar=None, ax=axes[1],
-                palette=COLORBLIND[4:4 + len(order)], legend=False)
-    axes[1].set(xlabel="palindrome length T", ylabel="steps to 99% (budget if never)", title="speed")
+                palette=colors, legend=False)
+    axes[1].set(xlabel="palindrome length T", ylabel="steps to 99%", title="speed (budget if never)")
+    fig.legend(handles, labels, title="forget-gate init", loc="outside upper center", ncol=len(order), frameon=False)
     return fig
 
 
 def encoding_ablation(runs: pd.DataFrame) -> plt.Figure | None:
-    chosen = runs[runs.get("group", pd.Series(dtype=str)) == "ablation_encoding"] if not runs.empty else runs
+    chosen = sweep_runs(runs, "ablation_encoding")
     if chosen.empty:
         return None
     chosen = _labelled(chosen)
@@ -223,5 +243,7 @@ def encoding_ablation(runs: pd.DataFrame) -> plt.Figure | None:
                     legend=ax is axes[0][0])
         ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
         ax.set(title=model, xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.05))
-    axes[0][0].legend(title="input", fontsize=8, loc="lower left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    axes[0][0].get_legend().remove()
+    fig.legend(handles, labels, title="input", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     return fig

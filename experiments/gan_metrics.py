@@ -45,7 +45,8 @@ def frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
     root_a = _psd_sqrt(cov_a)
     middle = root_a @ cov_b @ root_a
     trace_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
-    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_covmean)
+    distance = ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_covmean
+    return float(max(distance, 0.0))  # rounding can leave -1e-12 for identical distributions
 
 
 def class_histogram(probs: torch.Tensor) -> dict[str, object]:
