@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> Path:
     if find_gan_run(args.gan_run) is None:
         raise UsageError(f"no GAN run under {args.gan_run}; run `make gan` first or pass --gan_run=<run folder>")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    os.environ["GAN_RUN"] = str(Path(args.gan_run).resolve())
+    run = Path(args.gan_run).resolve()
+    # The kernel runs in the repository root: a path inside it stays relative, so the saved outputs carry no /home/...
+    os.environ["GAN_RUN"] = str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run)
     client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
     try:
         client.execute()
