@@ -39,7 +39,7 @@ def test_every_sweep_file_validates_and_expands(path: Path) -> None:
 
 
 TINY = """
-name: tiny
+name: length
 command:
   - ${env}
   - ${interpreter}
@@ -57,6 +57,7 @@ parameters:
   hidden: {value: 8}
   batch_size: {value: 16}
   grad_flow: {value: false}
+  input_encoding: {value: onehot}
 """
 
 
@@ -78,7 +79,7 @@ def test_tiny_sweep_runs_end_to_end_through_make_and_resumes(tiny_sweep: Path, t
     result = make("sweep", SWEEP=str(tiny_sweep), WORKERS="2", OUT=str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 done, 0 skipped" in result.stderr
-    frame = load_runs(out / "tiny")
+    frame = load_runs(out / "length")  # named like the study's main sweep, so the figures draw it
     assert len(frame) == 4
     assert sorted(zip(frame["model"], frame["lr"])) == [("lstm", 1e-3), ("lstm", 3e-3), ("rnn", 1e-3), ("rnn", 3e-3)]
 
@@ -86,7 +87,7 @@ def test_tiny_sweep_runs_end_to_end_through_make_and_resumes(tiny_sweep: Path, t
     assert again.returncode == 0 and "0 done, 4 skipped" in again.stderr
 
     # A run killed mid-way leaves no record: only that run is run again.
-    victim = next((out / "tiny").glob("lstm__T4__lr0.003*/record.json"))
+    victim = next((out / "length").glob("lstm__T4__lr0.003*/record.json"))
     victim.unlink()
     resumed = make("sweep", SWEEP=str(tiny_sweep), WORKERS="2", OUT=str(out))
     assert "1 done, 3 skipped" in resumed.stderr, resumed.stderr
