@@ -69,6 +69,7 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
         slug, runs_v = VARIANT_SLUGS[variant], best[best["variant"] == variant]
         tried = sorted(int(t) for t in runs_v["T"].unique())
         unsolved = [T for T in tried if T not in solved[variant]]
+        out[f"{slug}-lengths"] = ", ".join(map(str, tried))
         out[f"{slug}-largest-solved-T"] = max(solved[variant]) if solved[variant] else "none"
         out[f"{slug}-first-failed-T"] = min(unsolved) if unsolved else "none"
         at_longest = runs_v[runs_v["T"] == longest]
