@@ -61,7 +61,9 @@ def training_curves(run: dict, smooth: int = 20) -> plt.Figure:
     for ax, key, title in ((axes[2], "IS", "Inception Score (higher is better)"), (axes[3], "FID", "FID (lower is better)")):
         values = (list(evals[f"eval/{key}"]) if not evals.empty else []) + [summary[f"final/{key}"]]
         ax.plot(epochs, values, marker="o", color=COLORBLIND[4], label="generated")
-        ax.axhline(summary[f"real/{key}"], color="grey", linestyle="--", linewidth=1, label="real test set")
+        if key == "IS":
+            ax.axhline(summary["real/IS"], color="grey", linestyle="--", linewidth=1, label="real test set")
+        # The FID's reference statistics are the test set's own, so the real set's FID is 0: no line on a log axis.
         ax.set(xlabel="epoch", ylabel=key, title=title, yscale="log" if key == "FID" else "linear")
     for ax in axes:
         ax.legend(fontsize=8)
