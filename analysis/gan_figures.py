@@ -98,13 +98,18 @@ def interpolation_row(run: dict) -> plt.Figure:
     return fig
 
 
+def fid(summary: dict, prefix: str) -> float:
+    """A recorded FID, floored at 0: records made before gan_metrics clamped it can hold -1e-12 for the real set."""
+    return max(summary[f"{prefix}FID"], 0.0)
+
+
 def quality_table(run: dict) -> pd.DataFrame:
     """Final sample quality against the real MNIST test set."""
     summary = run["record"]["summary"]
     rows = {}
     for source, prefix in (("generated (end)", "final/"), ("real test set", "real/")):
         rows[source] = {
-            "IS": summary[f"{prefix}IS"], "FID": summary[f"{prefix}FID"],
+            "IS": summary[f"{prefix}IS"], "FID": fid(summary, prefix),
             "digits covered": summary[f"{prefix}classes/covered"], "evenness": summary[f"{prefix}classes/evenness"],
         }
     return pd.DataFrame(rows).T
@@ -125,7 +130,7 @@ def gan_results(run: dict) -> dict[str, object]:
     }
     for prefix, key in (("final/", "gan"), ("real/", "real")):
         out[f"{key}-IS"] = f"{summary[prefix + 'IS']:.2f}"
-        out[f"{key}-FID"] = f"{max(summary[prefix + 'FID'], 0.0):.2f}"  # records made before the clamp
+        out[f"{key}-FID"] = f"{fid(summary, prefix):.2f}"
         out[f"{key}-covered"] = summary[prefix + "classes/covered"]
         out[f"{key}-evenness"] = f"{summary[prefix + 'classes/evenness']:.3f}"
     labels = summary["interpolation/labels"]
