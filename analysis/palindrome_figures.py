@@ -16,7 +16,7 @@ from analysis.style import COLORBLIND, MODEL_LABELS, MODEL_ORDER, MODEL_PALETTE,
 
 CHANCE = 0.1  # ten digits
 ACC = "eval/acc"
-KEYS = ["model", "T", "lr", "seed", "input_encoding", "forget_bias", "steps"]
+KEYS = ["model", "T", "lr", "seed", "input_encoding", "forget_bias", "step_budget", "give_up"]
 COMPARISON_GROUPS = ["length", "length_chrono", "lr"]
 
 
@@ -137,14 +137,15 @@ def steps_to_target(runs: pd.DataFrame, target: float = 0.99) -> plt.Figure | No
         )
         sns.scatterplot(data=reached, x="T", y="steps_to_target", hue="variant", palette=MODEL_PALETTE, s=14,
                         alpha=0.4, legend=False, ax=ax)
-    budget = best["steps"].max()
+    budgets = best.groupby("T")["step_budget"].max()
+    ax.plot(budgets.index, budgets.values, color="0.6", linestyle="--", linewidth=1, label="step budget", zorder=0)
     for variant in variants_in(best):
         miss = missed[missed["variant"] == variant]
         if not miss.empty:
-            ax.scatter(miss["T"], np.full(len(miss), budget * 1.08), marker="x", color=MODEL_PALETTE[variant], s=25,
-                       label=f"{variant}: not reached in {int(budget):,} steps")
+            ax.scatter(miss["T"], miss["step_budget"], marker="x", color=MODEL_PALETTE[variant], s=25,
+                       label=f"{variant}: not reached within the budget")
     log_T_axis(ax, best["T"])
-    ax.set(xlabel="palindrome length T", ylabel=f"steps to {target:.0%} accuracy", ylim=(0, budget * 1.15))
+    ax.set(xlabel="palindrome length T", ylabel=f"steps to {target:.0%} accuracy", ylim=(0, budgets.max() * 1.08))
     ax.legend(title=None, fontsize=8)
     ax.set_title("Median over seeds (line) and each seed (dots)", fontsize=10)
     return fig
@@ -222,7 +223,7 @@ def forget_bias_ablation(runs: pd.DataFrame) -> plt.Figure | None:
     axes[0].set(xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.05), title="final accuracy")
     handles, labels = axes[0].get_legend_handles_labels()
     axes[0].get_legend().remove()
-    steps = chosen.assign(steps_to_target=chosen["steps_to_target"].fillna(chosen["steps"].max()))
+    steps = chosen.assign(steps_to_target=chosen["steps_to_target"].fillna(chosen["step_budget"]))
     sns.barplot(data=steps, x="T", y="steps_to_target", hue="init", hue_order=order, errorbar=None, ax=axes[1],
                 palette=colors, legend=False)
     axes[1].set(xlabel="palindrome length T", ylabel="steps to 99%", title="speed (budget if never)")

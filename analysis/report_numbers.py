@@ -10,6 +10,7 @@ instead of silently printing nothing. Tables are booktabs ``tabular``s to ``\\in
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +34,16 @@ def solved_lengths(best: pd.DataFrame, variant: str) -> list[int]:
     return sorted(int(T) for T, s in share.items() if s >= SOLVED_SEEDS - 1e-9)
 
 
+def _budget_text(best: pd.DataFrame) -> str:
+    """"1,000 + 20 T steps (1,100 at T=5, 3,000 at T=100)", or "2,000 steps" when the budget is the same for all T."""
+    budgets = best.groupby("T")["step_budget"].max().astype(int)
+    if budgets.nunique() == 1:
+        return f"{budgets.iloc[0]:,} steps"
+    base, per_T = int(best["steps"].mode()[0]), int(best["steps_per_T"].mode()[0])
+    return (f"{base:,} + {per_T}\\,$T$ steps ({budgets.iloc[0]:,} at $T={budgets.index[0]}$, "
+            f"{budgets.iloc[-1]:,} at $T={budgets.index[-1]}$)")
+
+
 def _init_name(value) -> str:
     return "chrono" if str(value) == "chrono" else f"{float(value):g}"
 
@@ -47,10 +58,10 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
     lengths = sorted(int(t) for t in best["T"].unique())
     longest = max(lengths)
     out: dict[str, object] = {
-        "num-runs": len(runs[runs["job_type"] == "palindrome"]) if "job_type" in runs else len(runs),
+        "num-runs": int(runs["T"].notna().sum()),  # palindrome runs: the GAN and the classifier have no T
         "num-comparison-runs": len(comparison),
         "seeds": int(best.groupby(["variant", "T"]).size().max()),
-        "step-budget": f"{int(best['steps'].max()):,}",
+        "step-budget": _budget_text(best),
         "longest-T": longest,
         "lengths": ", ".join(map(str, lengths)),
         # The protocol's settings, read from the runs themselves so the method section cannot drift from them.
@@ -61,6 +72,17 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
         "eval-size": f"{int(best['eval_size'].mode()[0]):,}",
         "early-stop": int(best["early_stop"].mode()[0]),
     }
+    give_up = float(best["give_up"].mode()[0]) if "give_up" in best else 0.0
+    if give_up:
+        palindromes = runs[runs["T"].notna()]
+        reasons = palindromes["stop_reason"].value_counts() if "stop_reason" in palindromes else pd.Series(dtype=int)
+        out["give-up-sentence"] = (
+            f"A run whose best held-out loss is still within {math.log(10) - best['give_up_loss'].mode()[0]:.2f} nats "
+            f"of chance ($\\ln 10$) after {give_up:.0%} of its budget gives up there, since such runs sit flat at chance "
+            f"(the vanishing gradient of Figure~\\ref{{fig:flow}}): {int(reasons.get('at chance', 0))} of the {len(palindromes)} runs gave up "
+            f"and {int(reasons.get('solved', 0))} stopped early solved").replace("%", r"\%")
+    else:
+        out["give-up-sentence"] = "Runs that stay at chance train for their whole budget"
     seeds = out["seeds"]
     out["solved-rule"] = f"at least {max(1, -(-2 * seeds // 3))} of {seeds} seeds at $\\geq$99\\% held-out accuracy"
     variants = [v for v in VARIANT_ORDER if v in set(best["variant"])]

@@ -93,8 +93,14 @@ def records(source: str | Path) -> list[dict]:
 
 
 def load_runs(source: str | Path) -> pd.DataFrame:
-    """One row per run: name, config keys, summary keys (lists such as grad_flow/* stay as lists)."""
+    """One row per run: name, config keys, summary keys (lists such as grad_flow/* stay as lists).
+
+    Palindrome runs from before step budgets grew with T recorded no ``step_budget``; theirs was ``steps``.
+    """
     rows = [{"name": r["name"], **r["config"], **r["summary"], "run_dir": r.get("run_dir")} for r in records(source)]
+    for row in rows:
+        if "T" in row and "steps" in row and "step_budget" not in row:  # a palindrome run
+            row["step_budget"] = row["steps"] + row.get("steps_per_T", 0) * row["T"]
     return pd.DataFrame(rows)
 
 

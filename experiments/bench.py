@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from experiments.cli import arg, parse_args, resolve_device, run_main
+from experiments.cli import arg, keep_freed_memory, parse_args, resolve_device, run_main
 from models.lstm import LSTM
 from models.rnn import RNN
 
@@ -71,16 +71,19 @@ class Args:
     threads: str = arg("1,all", "CPU thread counts to measure, comma-separated; all = every core")
     gan: bool = arg(False, "also time one GAN epoch: in-memory loader against torchvision's pipeline")
     device: str = arg("cpu", "cpu, cuda or auto")
+    keep_freed_memory: bool = arg(True, "let glibc keep freed memory, as the runners do (False: glibc's default)")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
+    kept = args.keep_freed_memory and keep_freed_memory()
     device = resolve_device(args.device)
     all_threads = torch.get_num_threads()
     thread_counts = [all_threads if t == "all" else int(t) for t in args.threads.split(",")]
     if device.type == "cuda":
         thread_counts = [all_threads]
-    print(f"ms per training step (forward, backward, clip, RMSprop), B={args.batch_size}, H={args.hidden}, {device}")
+    print(f"ms per training step (forward, backward, clip, RMSprop), B={args.batch_size}, H={args.hidden}, {device}, "
+          f"freed memory {'kept' if kept else 'returned to the OS (glibc default)'}")
     print(f"{'model':<6}{'T':>5}{'threads':>9}{'ours ms':>10}{'torch.nn ms':>13}{'ours/torch':>12}")
     for threads in thread_counts:
         torch.set_num_threads(threads)
@@ -100,4 +103,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, keep_memory=False)  # main applies its own --keep_freed_memory

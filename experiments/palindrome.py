@@ -2,11 +2,14 @@
 
     python -m experiments.palindrome --model=lstm --T=20 --lr=0.001 --seed=0
     python -m experiments.palindrome --model=rnn --T=5 --input_encoding=onehot --out=runs/try
+    python -m experiments.palindrome --model=lstm --T=100 --steps=1000 --steps_per_T=20 --give_up=0.5
     python -m experiments.palindrome --help
 
 Reads top to bottom: arguments, seeding, data, model, training loop, evaluation, record. Every ``eval_every``
 steps the model is evaluated on a fixed slice of the held-out set; at the end on the whole held-out set (every
-palindrome of length T when there are at most 100,000, else a fixed sample of 10,000). The run logs to W&B
+palindrome of length T when there are at most 100,000, else a fixed sample of 10,000). A run trains for its budget
+of ``steps + steps_per_T * T`` steps unless it stops early: solved (``early_stop`` evaluations in a row at 100%) or,
+with ``give_up``, still at chance after that fraction of the budget. The run logs to W&B
 (see experiments/tracker.py for the mode) and writes ``<out>/<run name>/record.json``.
 """
 
@@ -29,6 +32,11 @@ from models.lstm import LSTM, parse_forget_bias
 from models.rnn import RNN
 
 MODELS = ("rnn", "lstm")
+# A model that has learnt nothing predicts the ten digits uniformly: cross-entropy ln 10. "Still at chance" is a
+# best held-out loss within CHANCE_MARGIN of it; on the palindromes here such runs sit flat at 2.30 for thousands
+# of steps (the vanishing gradient of the report), so the rest of their budget buys nothing.
+CHANCE_LOSS = math.log(10)
+CHANCE_MARGIN = 0.05
 
 
 @dataclass
@@ -37,6 +45,7 @@ class Args:
     T: int = arg(5, "palindrome length: the model reads T-1 digits and predicts the T-th")
     lr: float = arg(1e-3, "RMSprop learning rate")
     steps: int = arg(10_000, "training steps (batches); the template's default")
+    steps_per_T: int = arg(0, "extra steps per unit of T: the budget is steps + steps_per_T * T (long palindromes learn slower)")
     batch_size: int = arg(128, "palindromes per batch")
     hidden: int = arg(128, "hidden units H")
     input_encoding: str = arg("scalar", "scalar (the digit's value, the template's default) or onehot")
@@ -47,6 +56,8 @@ class Args:
     eval_size: int = arg(2_048, "held-out palindromes in each periodic evaluation (the final one uses all)")
     target_acc: float = arg(0.99, "steps_to_target is the first evaluation at or above this accuracy")
     early_stop: int = arg(3, "stop after this many evaluations in a row at 100%% accuracy; 0 never stops early")
+    give_up: float = arg(0.0, "stop a run still at chance (held-out loss within 0.05 nats of ln 10) after this "
+                              "fraction of its budget; 0 never gives up")
     grad_flow: bool = arg(True, "record the norm of dL/dh(t) for every t at initialisation and at the end")
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
     threads: int = arg(0, "CPU threads for torch; 0 keeps torch's default")
@@ -67,18 +78,27 @@ class Args:
             parse_forget_bias(self.forget_bias)
         except ValueError as error:
             raise UsageError(f"--forget_bias: {error}") from None
+        if not 0.0 <= self.give_up <= 1.0:
+            raise UsageError(f"--give_up={self.give_up} must be a fraction of the budget between 0 and 1")
         for name in ("steps", "batch_size", "hidden", "eval_every", "eval_size"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name}={getattr(self, name)} must be at least 1")
         if self.max_norm <= 0:
             raise UsageError(f"--max_norm={self.max_norm} must be positive")
-        if self.early_stop < 0 or self.threads < 0:
-            raise UsageError("--early_stop and --threads must be >= 0")
+        if self.early_stop < 0 or self.threads < 0 or self.steps_per_T < 0:
+            raise UsageError("--early_stop, --threads and --steps_per_T must be >= 0")
         check_writable(self.out)
+
+    @property
+    def budget(self) -> int:
+        """Training steps this run may take: ``steps + steps_per_T * T``."""
+        return self.steps + self.steps_per_T * self.T
 
 
 # Tags for the settings that a run name shows when they differ from the defaults, so names read like a table row.
-NAME_TAGS = {"input_encoding": "", "forget_bias": "fb", "hidden": "H", "batch_size": "B", "steps": "steps", "max_norm": "clip"}
+# The steps tag shows the budget (steps + steps_per_T * T): two ways of asking for the same budget are the same run.
+NAME_TAGS = {"input_encoding": "", "forget_bias": "fb", "hidden": "H", "batch_size": "B", "steps": "steps",
+             "give_up": "giveup", "max_norm": "clip"}
 
 
 def run_name(args: Args) -> str:
@@ -86,13 +106,21 @@ def run_name(args: Args) -> str:
     defaults = Args()
     parts = [args.model, f"T{args.T}", f"lr{args.lr:g}"]
     for key, tag in NAME_TAGS.items():
-        value = getattr(args, key)
+        value, default = (args.budget, defaults.steps) if key == "steps" else (getattr(args, key), getattr(defaults, key))
         if key == "forget_bias" and args.model != "lstm":
             continue
-        if str(value) != str(getattr(defaults, key)):
+        if str(value) != str(default):
             parts.append(f"{tag}{value:g}" if isinstance(value, float) else f"{tag}{value}")
     parts.append(f"s{args.seed}")
     return "__".join(parts)
+
+
+def expected_cost(params: dict) -> float:
+    """Relative cost of a run with these flags (steps x sequence length, x4 for the LSTM's gates): the local sweep
+    runner starts the costliest runs first, so that a sweep does not end with one long run on an idle pool."""
+    known = {f.name for f in dataclasses.fields(Args)}
+    args = Args(**{k: v for k, v in params.items() if k in known})
+    return args.budget * args.T * (4 if args.model == "lstm" else 1)
 
 
 def build_model(args: Args) -> torch.nn.Module:
@@ -150,18 +178,21 @@ def main(argv: list[str] | None = None) -> dict:
         run_dir=f"{args.out}/{name}", job_type="palindrome",
     )
     summary = tracker.summary
-    summary.update(heldout_size=len(heldout_y), heldout_exhaustive=exhaustive, steps_to_target=None)
+    summary.update(heldout_size=len(heldout_y), heldout_exhaustive=exhaustive, steps_to_target=None,
+                   give_up_loss=CHANCE_LOSS - CHANCE_MARGIN)
     summary["params"] = sum(p.numel() for p in model.parameters())
     if args.grad_flow:
         summary["grad_flow/init"] = gradient_flow(model, heldout_x[flow_batch], heldout_y[flow_batch])
 
     # --- training loop ---
-    progress = Progress(total=args.steps, desc=name)
+    budget = args.budget
+    give_up_step = math.ceil(args.give_up * budget) if args.give_up else None
+    progress = Progress(total=budget, desc=name)
     loss_sum = torch.zeros((), device=device)  # accumulated on the device: no host sync every step
     correct_sum = torch.zeros((), device=device)
-    seen, solved_streak, best_acc, step = 0, 0, 0.0, 0
+    seen, solved_streak, best_acc, best_loss, step, stop_reason = 0, 0, 0.0, math.inf, 0, "budget"
     train_time, tic = 0.0, time.perf_counter()
-    for step in range(1, args.steps + 1):
+    for step in range(1, budget + 1):
         digits, target = sampler.batch(args.batch_size)
         logits = model(encode(digits, args.input_encoding))
         loss = F.cross_entropy(logits, target)  # equation (9) on the logits of the last step
@@ -173,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
         correct_sum += (logits.detach().argmax(1) == target).sum()
         seen += len(target)
 
-        if step % args.eval_every == 0 or step == args.steps:
+        if step % args.eval_every == 0 or step == budget:
             train_time += time.perf_counter() - tic
             eval_loss, eval_acc = evaluate(model, heldout_x[monitor], heldout_y[monitor])
             train_loss, train_acc = loss_sum.item() / seen, correct_sum.item() / seen
@@ -183,13 +214,17 @@ def main(argv: list[str] | None = None) -> dict:
                 {"train/loss": train_loss, "train/acc": train_acc, "eval/loss": eval_loss, "eval/acc": eval_acc},
                 step=step,
             )
-            best_acc = max(best_acc, eval_acc)
+            best_acc, best_loss = max(best_acc, eval_acc), min(best_loss, eval_loss)
             if summary["steps_to_target"] is None and eval_acc >= args.target_acc:
                 summary["steps_to_target"] = step
             progress.update(step, f"loss {train_loss:.3f} eval/acc {eval_acc:.3f}")
             solved_streak = solved_streak + 1 if eval_acc == 1.0 else 0
             tic = time.perf_counter()
             if args.early_stop and solved_streak >= args.early_stop:
+                stop_reason = "solved"
+                break
+            if give_up_step and step >= give_up_step and best_loss > summary["give_up_loss"]:
+                stop_reason = "at chance"
                 break
     train_time += time.perf_counter() - tic
     progress.close()
@@ -198,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
     eval_loss, eval_acc = evaluate(model, heldout_x, heldout_y)
     summary.update({
         "eval/acc": eval_acc, "eval/loss": eval_loss, "eval/acc_best": max(best_acc, eval_acc),
-        "steps_done": step, "train_time_s": train_time, "steps_per_s": step / max(train_time, 1e-9),
+        "steps_done": step, "step_budget": budget, "stop_reason": stop_reason, "train_time_s": train_time, "steps_per_s": step / max(train_time, 1e-9),
         "device": str(device),
     })
     if args.grad_flow:
@@ -207,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
     target_text = f"{args.target_acc:.0%} at step {summary['steps_to_target']}" if summary["steps_to_target"] else f"never reached {args.target_acc:.0%}"
     print(
         f"{name}: eval/acc {eval_acc:.4f} ({'all' if exhaustive else 'a sample of'} {len(heldout_y)} palindromes), "
-        f"{target_text}, {step} steps in {train_time:.1f} s ({summary['steps_per_s']:.0f} steps/s) -> {record}",
+        f"{target_text}, {step} of {budget} steps ({stop_reason}) in {train_time:.1f} s ({summary['steps_per_s']:.0f} steps/s) -> {record}",
         file=sys.stderr,
     )
     return summary

@@ -194,12 +194,22 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
     extra = {k: v for k, v in extra.items() if k not in names}
     interpreter = sys.executable
 
-    if dry_run:
-        planned = []
-        while len(history) < cap and (proposal := sweeps.next_run(config, history)) is not None:
+    queue = _grid_queue(config, history) if config["method"] == "grid" else None
+
+    def next_proposal():
+        """The next run to start: from the grid's queue, else from the sweep engine given the results so far."""
+        if queue is not None:
+            return queue.pop(0) if queue else None
+        proposal = sweeps.next_run(config, history)
+        if proposal is not None:
             proposal.state = sweeps.RunState.running
             history.append(proposal)
-            planned.append({k: _plain(v["value"]) for k, v in proposal.config.items()})
+        return proposal
+
+    if dry_run:
+        planned = []
+        while len(planned) + len(previous) < cap and (proposal := next_proposal()) is not None:
+            planned.append(_params(proposal))
         for params in planned:
             print(shlex.join(run_command(config, params, interpreter, extra)))
         print(f"sweep {name}: {len(planned)} runs to do, {len(previous)} already complete under {folder}")
@@ -215,14 +225,12 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
     exhausted, index, started = False, len(previous), time.monotonic()
     try:
         while True:
-            while not exhausted and len(running) < workers and len(history) < cap:
-                proposal = sweeps.next_run(config, history)
+            while not exhausted and len(running) < workers and index < cap:
+                proposal = next_proposal()
                 if proposal is None:
                     exhausted = True
                     break
-                proposal.state = sweeps.RunState.running
-                history.append(proposal)
-                params = {k: _plain(v["value"]) for k, v in proposal.config.items()}
+                params = _params(proposal)
                 free = sorted(set(range(workers)) - {job.slot for job in running})[0]
                 running.append(_start(config, params, interpreter, extra, folder, index, free, gpus, threads))
                 running[-1].run = proposal
@@ -255,6 +263,26 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
     for line in failures:
         print(f"  failed: {line}", file=sys.stderr)
     return {"done": done, "skipped": len(previous), "failed": failed}
+
+
+def _params(proposal) -> dict:
+    return {k: _plain(v["value"]) for k, v in proposal.config.items()}
+
+
+def _grid_queue(config: dict, history: list) -> list:
+    """Every grid run not done yet, costliest first when the runner module says what a run costs
+    (``expected_cost(params)``): long runs start early and short ones fill the gaps at the end."""
+    import sweeps
+
+    queue = []
+    while (proposal := sweeps.next_run(config, history)) is not None:
+        proposal.state = sweeps.RunState.running
+        history.append(proposal)
+        queue.append(proposal)
+    cost = getattr(importlib.import_module(runner_module(config)), "expected_cost", None)
+    if cost is not None:
+        queue.sort(key=lambda proposal: -cost(_params(proposal)))
+    return queue
 
 
 def _start(config, params, interpreter, extra, folder, index, slot, gpus, threads) -> Job:

@@ -106,13 +106,14 @@ class LSTM(nn.Module):
         every h(t) is a node whose gradient dL/dh(t) can be asked for; the tests hold the two paths equal.
         """
         batch, length, _ = x.shape
-        # The input half of every gate pre-activation does not depend on h, so all L steps take one matmul.
-        x_proj = torch.addmm(self.b, x.reshape(batch * length, -1), self.W_x.t()).view(batch, length, -1)
-        x_proj = x_proj.transpose(0, 1)  # (L, B, 4H): step t is a contiguous block
+        # The input half of every gate pre-activation does not depend on h, so all L steps take one matmul. Time
+        # goes first in the small input, so the large (L, B, 4H) result is born contiguous: step t is one block.
+        x_steps = x.transpose(0, 1).reshape(length * batch, -1)
+        x_proj = torch.addmm(self.b, x_steps, self.W_x.t()).view(length, batch, -1)
         if return_hidden:
             h, hiddens = self._steps(x_proj)
         else:
-            h, hiddens = _LSTMSequence.apply(x_proj.contiguous(), self.W_h), None
+            h, hiddens = _LSTMSequence.apply(x_proj, self.W_h), None
         logits = torch.addmm(self.b_p, h, self.W_ph.t())  # (7); softmax (8) lives in the loss
         return (logits, hiddens) if return_hidden else logits
 

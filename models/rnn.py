@@ -48,16 +48,17 @@ class RNN(nn.Module):
         ``return_hidden=True`` steps under autograd so that dL/dh(t) can be asked for. The tests hold both equal.
         """
         batch, length, _ = x.shape
-        # W_hx x(t) + b_h for all steps at once: it does not depend on the recurrence. (L, B, H) after transpose.
-        x_proj = torch.addmm(self.b_h, x.reshape(batch * length, -1), self.W_hx.t()).view(batch, length, -1)
-        x_proj = x_proj.transpose(0, 1)
+        # W_hx x(t) + b_h for all steps at once: it does not depend on the recurrence. Time goes first in the small
+        # input, so the (L, B, H) result is born contiguous.
+        x_steps = x.transpose(0, 1).reshape(length * batch, -1)
+        x_proj = torch.addmm(self.b_h, x_steps, self.W_hx.t()).view(length, batch, -1)
         if return_hidden:
             h, hiddens = x_proj.new_zeros(batch, self.hidden), []  # h(0) = 0
             for x_proj_t in x_proj:
                 h = torch.tanh(torch.addmm(x_proj_t, h, self.W_hh.t()))
                 hiddens.append(h)
         else:
-            h, hiddens = _RNNSequence.apply(x_proj.contiguous(), self.W_hh), None
+            h, hiddens = _RNNSequence.apply(x_proj, self.W_hh), None
         logits = torch.addmm(self.b_p, h, self.W_ph.t())
         return (logits, hiddens) if return_hidden else logits
 

@@ -48,6 +48,24 @@ def test_lstm_learns_T20_with_the_defaults(tmp_path: Path) -> None:
     assert summary["eval/acc"] >= 0.99, summary
 
 
+def test_the_budget_grows_with_T_and_names_the_run() -> None:
+    args = palindrome.parse_args(palindrome.Args, ["--T=50", "--steps=1000", "--steps_per_T=20", "--give_up=0.5"])
+    assert args.budget == 2000
+    assert palindrome.run_name(args) == "lstm__T50__lr0.001__steps2000__giveup0.5__s0"
+    same_budget = palindrome.parse_args(palindrome.Args, ["--T=50", "--steps=2000", "--give_up=0.5"])
+    assert palindrome.run_name(same_budget) == palindrome.run_name(args)  # the same run, asked for two ways
+
+
+def test_a_run_at_chance_gives_up_and_a_learning_run_does_not(tmp_path: Path) -> None:
+    flags = ["--T=4", "--steps=40", "--steps_per_T=40", "--eval_every=10", "--hidden=16", "--give_up=0.25",
+             "--early_stop=0", "--grad_flow=False", "--threads=1", f"--out={tmp_path}"]
+    stuck = palindrome.main([*flags, "--lr=1.0e-7"])  # far too small a step to leave ln 10
+    assert stuck["stop_reason"] == "at chance" and stuck["steps_done"] == 50 and stuck["step_budget"] == 200
+    learning = palindrome.main([*flags, "--lr=1.0e-2"])
+    assert learning["stop_reason"] == "budget" and learning["steps_done"] == 200
+    assert learning["eval/loss"] < palindrome.CHANCE_LOSS - palindrome.CHANCE_MARGIN
+
+
 @pytest.mark.parametrize(
     "flag, message",
     [
@@ -57,6 +75,8 @@ def test_lstm_learns_T20_with_the_defaults(tmp_path: Path) -> None:
         ("--model=gru", "not one of rnn, lstm"),
         ("--input_encoding=binary", "not one of scalar, onehot"),
         ("--steps=0", "at least 1"),
+        ("--steps_per_T=-5", "must be >= 0"),
+        ("--give_up=1.5", "fraction of the budget"),
         ("--forget_bias=banana", "forget_bias"),
         ("--T=five", "invalid int value"),
         ("--grad_flow=maybe", "True or False"),

@@ -144,6 +144,20 @@ def test_random_sweep_respects_run_cap_in_dry_run(tmp_path: Path, capsys: pytest
     assert len(lines) == 3 and all("--lr=" in line and "--out=" in line for line in lines)
 
 
+def test_grid_runs_start_costliest_first_and_run_cap_holds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_text(TINY.replace("T: {value: 4}", "T: {values: [4, 12, 8]}"))
+    config = sweep_runner.load_sweep(path)
+    assert sweep_runner.run_local(config, tmp_path / "runs", workers=2, dry_run=True)["planned"] == 12
+    lines = [line for line in capsys.readouterr().out.splitlines() if "experiments.palindrome" in line]
+    order = [(line.split("--model=")[1].split()[0], int(line.split("--T=")[1].split()[0])) for line in lines]
+    assert order[:2] == [("lstm", 12), ("lstm", 12)] and order[-2:] == [("rnn", 4), ("rnn", 4)]
+    costs = [4 * T if model == "lstm" else T for model, T in order]
+    assert costs == sorted(costs, reverse=True)
+    capped = sweep_runner.run_local({**config, "run_cap": 5}, tmp_path / "runs", workers=2, dry_run=True)
+    assert capped["planned"] == 5
+
+
 def test_command_line_matches_what_wandb_agent_runs() -> None:
     config = {"command": ["${env}", "${interpreter}", "-m", "experiments.palindrome", "${args}"]}
     command = sweep_runner.run_command(config, {"model": "lstm", "lr": 0.001, "grad_flow": False})
