@@ -71,6 +71,7 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
         "eval-every": int(best["eval_every"].mode()[0]),
         "eval-size": f"{int(best['eval_size'].mode()[0]):,}",
         "early-stop": int(best["early_stop"].mode()[0]),
+        "early-stop-acc": f"{best['early_stop_acc'].mode()[0]:.1%}".replace("%", r"\%") if "early_stop_acc" in best else r"100\%",
     }
     give_up = float(best["give_up"].mode()[0]) if "give_up" in best else 0.0
     if give_up:
