@@ -57,8 +57,9 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
         return {}
     lengths = sorted(int(t) for t in best["T"].unique())
     longest = max(lengths)
+    palindromes = runs[runs["T"].notna()]  # the GAN and the classifier have no T
     out: dict[str, object] = {
-        "num-runs": int(runs["T"].notna().sum()),  # palindrome runs: the GAN and the classifier have no T
+        "num-runs": len(palindromes),
         "num-comparison-runs": len(comparison),
         "seeds": int(best.groupby(["variant", "T"]).size().max()),
         "step-budget": _budget_text(best),
@@ -75,7 +76,6 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
     }
     give_up = float(best["give_up"].mode()[0]) if "give_up" in best else 0.0
     if give_up:
-        palindromes = runs[runs["T"].notna()]
         reasons = palindromes["stop_reason"].value_counts() if "stop_reason" in palindromes else pd.Series(dtype=int)
         out["give-up-sentence"] = (
             f"A run whose best held-out loss is still within {math.log(10) - best['give_up_loss'].mode()[0]:.2f} nats "

@@ -99,8 +99,8 @@ def load_runs(source: str | Path) -> pd.DataFrame:
     """
     rows = [{"name": r["name"], **r["config"], **r["summary"], "run_dir": r.get("run_dir")} for r in records(source)]
     for row in rows:
-        if "T" in row and "steps" in row and "step_budget" not in row:  # a palindrome run
-            row["step_budget"] = row["steps"] + row.get("steps_per_T", 0) * row["T"]
+        if "steps" in row and "step_budget" not in row:  # a palindrome run recorded before budgets grew with T
+            row["step_budget"] = row["steps"]
     return pd.DataFrame(rows)
 
 

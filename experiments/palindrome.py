@@ -8,8 +8,8 @@
 Reads top to bottom: arguments, seeding, data, model, training loop, evaluation, record. Every ``eval_every``
 steps the model is evaluated on a fixed slice of the held-out set; at the end on the whole held-out set (every
 palindrome of length T when there are at most 100,000, else a fixed sample of 10,000). A run trains for its budget
-of ``steps + steps_per_T * T`` steps unless it stops early: solved (``early_stop`` evaluations in a row at ``early_stop_acc`` or above) or,
-with ``give_up``, still at chance after that fraction of the budget. The run logs to W&B
+of ``steps + steps_per_T * T`` steps unless it stops early: solved (``early_stop`` evaluations in a row at
+``early_stop_acc`` or above) or, with ``give_up``, still at chance after that fraction of the budget. The run logs to W&B
 (see experiments/tracker.py for the mode) and writes ``<out>/<run name>/record.json``.
 """
 
@@ -58,8 +58,8 @@ class Args:
     early_stop: int = arg(3, "stop after this many evaluations in a row at early_stop_acc or above; 0 never stops early")
     early_stop_acc: float = arg(0.995, "held-out accuracy that counts towards early_stop; three evaluations of 2,048 "
                                        "palindromes at 99.5%% put the true accuracy above 99%% with high confidence")
-    give_up: float = arg(0.0, "stop a run still at chance (held-out loss within 0.05 nats of ln 10) after this "
-                              "fraction of its budget; 0 never gives up")
+    give_up: float = arg(0.0, f"stop a run still at chance (held-out loss within {CHANCE_MARGIN} nats of ln 10) after "
+                              "this fraction of its budget; 0 never gives up")
     grad_flow: bool = arg(True, "record the norm of dL/dh(t) for every t at initialisation and at the end")
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
     threads: int = arg(0, "CPU threads for torch; 0 keeps torch's default")
@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> dict:
     eval_loss, eval_acc = evaluate(model, heldout_x, heldout_y)
     summary.update({
         "eval/acc": eval_acc, "eval/loss": eval_loss, "eval/acc_best": max(best_acc, eval_acc),
-        "steps_done": step, "step_budget": budget, "stop_reason": stop_reason, "train_time_s": train_time, "steps_per_s": step / max(train_time, 1e-9),
+        "steps_done": step, "step_budget": budget, "stop_reason": stop_reason,
+        "train_time_s": train_time, "steps_per_s": step / max(train_time, 1e-9),
         "device": str(device),
     })
     if args.grad_flow:
