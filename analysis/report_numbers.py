@@ -57,7 +57,9 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
         return {}
     lengths = sorted(int(t) for t in best["T"].unique())
     longest = max(lengths)
-    palindromes = runs[runs["T"].notna()]  # the GAN and the classifier have no T
+    # The GAN and the classifier have no T. A run that several sweeps share (reused by the local runner, or the same
+    # configuration run twice) is counted once: its name holds every setting a sweep varies.
+    palindromes = runs[runs["T"].notna()].drop_duplicates(subset="name")
     out: dict[str, object] = {
         "num-runs": len(palindromes),
         "num-comparison-runs": len(comparison),

@@ -14,8 +14,10 @@ whichever path starts it.
 Local backend: W&B's sweep engine (``sweeps.next_run``, what W&B's local controller uses) proposes the runs -
 grid, random (with ``run_cap``) or bayes - and a pool of ``workers`` processes runs them, each logging to W&B in
 the mode the environment gives (offline here) and writing its record under ``<out>/<sweep name>/``. Runs whose
-records are complete are skipped, so rerunning an interrupted sweep resumes it; a failed run is reported and the
-sweep goes on. On a machine with GPUs each worker gets one GPU (``CUDA_VISIBLE_DEVICES``).
+records are complete are skipped, so rerunning an interrupted sweep resumes it; a run that another sweep under
+``<out>`` already made with the same configuration (say the forget-gate ablation's b_f = 1 arm, which is a run of
+the length sweep) is not run again but its record is copied in, marked ``meta.reused_from``. A failed run is
+reported and the sweep goes on. On a machine with GPUs each worker gets one GPU (``CUDA_VISIBLE_DEVICES``).
 
 W&B backend: ``wandb.sweep`` creates the sweep on the server and one ``wandb agent`` is started per GPU (or
 ``agents`` on CPU), staggered, each logging to ``<out>/<sweep name>/agents/``.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import math
 import os
 import shlex
@@ -159,6 +162,58 @@ def completed_runs(folder: Path, names: list[str]) -> list[dict]:
     ]
 
 
+# Where a run is written and filed, not what it computes: two runs that differ only here are the same run.
+PLACEMENT = ("out", "group", "project")
+
+
+def _identity(config: dict) -> str:
+    return json.dumps({k: v for k, v in config.items() if k not in PLACEMENT}, sort_keys=True, default=str)
+
+
+def run_identity(module_name: str, params: dict) -> str | None:
+    """What a run with these flags computes: its runner's whole configuration (``Args`` with the flags applied)
+    without PLACEMENT, as the runner records it. None for a runner without an ``Args`` dataclass."""
+    Args = getattr(importlib.import_module(module_name), "Args", None)
+    if Args is None or not dataclasses.is_dataclass(Args):
+        return None
+    known = {f.name for f in dataclasses.fields(Args)}
+    return _identity(dataclasses.asdict(Args(**{k: v for k, v in params.items() if k in known})))
+
+
+def finished_elsewhere(out: Path, folder: Path) -> dict[str, Path]:
+    """identity -> record path of every complete run below ``out`` but outside ``folder`` (other sweeps' runs).
+    An unreadable record is passed over here: it only means that run is not reused."""
+    from analysis.runs import RECORD, RunsError, read_record
+
+    found: dict[str, Path] = {}
+    if not out.is_dir():
+        return found
+    copies: dict[str, Path] = {}
+    for path in sorted([*out.rglob(RECORD), *out.rglob(RECORD + ".gz")]):
+        if path.is_relative_to(folder):
+            continue
+        try:
+            record = read_record(path)
+        except RunsError:
+            continue
+        reused = "reused_from" in record.get("meta", {})
+        (copies if reused else found).setdefault(_identity(record["config"]), path)
+    return {**copies, **found}  # the run's own record where it is still there, so reused_from names the original
+
+
+def adopt(source: Path, folder: Path, group: str) -> dict:
+    """Copy another sweep's record of the same run into this sweep's folder, filed under this sweep; its summary."""
+    from analysis.runs import RECORD, read_record
+    from experiments.tracker import write_json_atomic
+
+    record = read_record(source)
+    record.pop("run_dir", None)
+    record["config"].update(out=str(folder), group=group)
+    record.setdefault("meta", {})["reused_from"] = str(source)
+    write_json_atomic(folder / record["name"] / RECORD, record)
+    return record["summary"]
+
+
 @dataclass
 class Job:
     index: int
@@ -195,6 +250,13 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
     interpreter = sys.executable
 
     queue = _grid_queue(config, history) if config["method"] == "grid" else None
+    module_name = runner_module(config)
+    elsewhere = finished_elsewhere(out, folder)
+
+    def reusable(params: dict) -> Path | None:
+        """Another sweep's record of exactly this run, if there is one."""
+        identity = run_identity(module_name, params)
+        return elsewhere.get(identity) if identity is not None else None
 
     def next_proposal():
         """The next run to start: from the grid's queue, else from the sweep engine given the results so far."""
@@ -210,17 +272,23 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
         planned = []
         while len(planned) + len(previous) < cap and (proposal := next_proposal()) is not None:
             planned.append(_params(proposal))
+        reused = 0
         for params in planned:
-            print(shlex.join(run_command(config, params, interpreter, extra)))
-        print(f"sweep {name}: {len(planned)} runs to do, {len(previous)} already complete under {folder}")
-        return {"planned": len(planned), "skipped": len(previous), "done": 0, "failed": 0}
+            if (source := reusable(params)) is not None:
+                print(f"# reuse {source}")
+                reused += 1
+            else:
+                print(shlex.join(run_command(config, params, interpreter, extra)))
+        print(f"sweep {name}: {len(planned) - reused} runs to do, {reused} to reuse from other sweeps, "
+              f"{len(previous)} already complete under {folder}")
+        return {"planned": len(planned) - reused, "reused": reused, "skipped": len(previous), "done": 0, "failed": 0}
 
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     print(f"sweep {name}: {config['method']} over {', '.join(names)}; {len(previous)} runs already complete, "
           f"{workers} workers{' on GPUs ' + ','.join(gpus) if gpus else f' x {threads} threads'}; logs in {folder}/logs",
           file=sys.stderr)
     running: list[Job] = []
-    done = failed = 0
+    done = failed = reused = 0
     failures: list[str] = []
     exhausted, index, started = False, len(previous), time.monotonic()
     try:
@@ -231,10 +299,17 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
                     exhausted = True
                     break
                 params = _params(proposal)
-                free = sorted(set(range(workers)) - {job.slot for job in running})[0]
-                running.append(_start(config, params, interpreter, extra, folder, index, free, gpus, threads))
-                running[-1].run = proposal
                 index += 1
+                if (source := reusable(params)) is not None:
+                    proposal.state = sweeps.RunState.finished
+                    proposal.summary_metrics = adopt(source, folder, name)
+                    reused += 1
+                    label = " ".join(f"{k}={v}" for k, v in params.items() if k in varied)
+                    print(f"[{name}] {label}: reused {source.parent}", file=sys.stderr, flush=True)
+                    continue
+                free = sorted(set(range(workers)) - {job.slot for job in running})[0]
+                running.append(_start(config, params, interpreter, extra, folder, index - 1, free, gpus, threads))
+                running[-1].run = proposal
             if not running:
                 break
             time.sleep(0.2)
@@ -259,10 +334,10 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
         print(f"sweep {name} interrupted: {done} done, {len(running)} stopped (rerun to resume)", file=sys.stderr)
         raise
     print(f"sweep {name}: {done} done, {len(previous)} skipped (complete before), {failed} failed, "
-          f"in {time.monotonic() - started:.0f} s", file=sys.stderr)
+          f"{reused} reused (the same run in another sweep), in {time.monotonic() - started:.0f} s", file=sys.stderr)
     for line in failures:
         print(f"  failed: {line}", file=sys.stderr)
-    return {"done": done, "skipped": len(previous), "failed": failed}
+    return {"done": done, "reused": reused, "skipped": len(previous), "failed": failed}
 
 
 def _params(proposal) -> dict:

@@ -105,26 +105,24 @@ class LSTM(nn.Module):
         autograd node. ``return_hidden=True`` runs the same equations step by step under autograd instead, so that
         every h(t) is a node whose gradient dL/dh(t) can be asked for; the tests hold the two paths equal.
         """
-        batch, length, _ = x.shape
-        # The input half of every gate pre-activation does not depend on h, so all L steps take one matmul. Time
-        # goes first in the small input, so the large (L, B, 4H) result is born contiguous: step t is one block.
-        x_steps = x.transpose(0, 1).reshape(length * batch, -1)
-        x_proj = torch.addmm(self.b, x_steps, self.W_x.t()).view(length, batch, -1)
         if return_hidden:
-            h, hiddens = self._steps(x_proj)
+            h, hiddens = self._steps(x)
         else:
-            h, hiddens = _LSTMSequence.apply(x_proj, self.W_h), None
+            # [W_x | b | W_h]: with a constant 1 between x(t) and h(t-1), each step's gate pre-activations are one
+            # matmul and the bias's gradient falls out of the weight's.
+            W = torch.cat([self.W_x, self.b.unsqueeze(1), self.W_h], dim=1)
+            h, hiddens = _LSTMSequence.apply(x.transpose(0, 1), W), None
         logits = torch.addmm(self.b_p, h, self.W_ph.t())  # (7); softmax (8) lives in the loss
         return (logits, hiddens) if return_hidden else logits
 
-    def _steps(self, x_proj: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Equations (1)-(6) one step at a time under autograd; x_proj is (L, B, 4H)."""
+    def _steps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Equations (1)-(6) one step at a time under autograd; x is (B, L, input_dim)."""
         H = self.hidden
-        h = x_proj.new_zeros(x_proj.shape[1], H)  # h(0) = 0
-        c = x_proj.new_zeros(x_proj.shape[1], H)  # c(0) = 0
+        h = x.new_zeros(x.shape[0], H)  # h(0) = 0
+        c = x.new_zeros(x.shape[0], H)  # c(0) = 0
         hiddens = []
-        for x_proj_t in x_proj:
-            pre = torch.addmm(x_proj_t, h, self.W_h.t())  # (B, 4H): W_*x x(t) + W_*h h(t-1) + b_*
+        for x_t in x.unbind(1):
+            pre = x_t @ self.W_x.t() + h @ self.W_h.t() + self.b  # (B, 4H): W_*x x(t) + W_*h h(t-1) + b_*
             g = torch.tanh(pre[:, :H])  # (1) input modulation
             i, f, o = torch.sigmoid(pre[:, H:]).chunk(3, dim=1)  # (2) input, (3) forget, (4) output gates
             c = g * i + c * f  # (5)
@@ -134,55 +132,76 @@ class LSTM(nn.Module):
 
 
 class _LSTMSequence(torch.autograd.Function):
-    """Equations (1)-(6) over a whole sequence with backpropagation through time written out.
+    """Equations (1)-(6) over a whole sequence with backpropagation through time written out, as one autograd node.
 
-    One autograd node instead of about ten per step; the weight gradient is one matmul over all steps.
-    forward(x_proj (L, B, 4H) = W_*x x(t) + b_* for every t, W_h (4H, H)) -> h(L) (B, H).
+    forward(x (L, B, I) time-major, W (4H, I + 1 + H) = [W_x | b | W_h]) -> h(L) (B, H).
+
+    On a CPU these loops are bound by memory traffic and per-op overhead, not by arithmetic, so the forward pass
+    stores, for each step, the products the backward pass needs rather than the activations themselves:
+        D = [i (1 - g^2),  g i (1 - i),  c(t-1) f (1 - f),  tanh(c) o (1 - o)]   dL/dpre = D * [dc, dc, dc, dh]
+        f, and o (1 - tanh(c)^2)                                               dL/dc(t-1) = dc f,  dc += dh o (1 - tanh^2 c)
+    which makes a backward step five operations instead of about twenty-five. The weight gradient is accumulated
+    step by step while dL/dpre is still in cache.
     """
 
     @staticmethod
-    def forward(ctx, x_proj: torch.Tensor, W_h: torch.Tensor) -> torch.Tensor:
-        length, batch, four_h = x_proj.shape
+    def forward(ctx, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        length, batch, I = x.shape
+        four_h = W.shape[0]
         H = four_h // 4
-        hs = x_proj.new_zeros(length + 1, batch, H)  # hs[t] = h(t), hs[0] = h(0) = 0
-        cs = x_proj.new_zeros(length + 1, batch, H)  # cs[t] = c(t)
-        tanh_cs = x_proj.new_empty(length, batch, H)  # tanh(c(t)), kept for the backward pass
-        acts = x_proj.new_empty(length, batch, four_h)  # g, i, f, o after their nonlinearities
-        W_h_t = W_h.t()
+        xh = x.new_empty(length + 1, batch, I + 1 + H)  # xh[t] = [x(t+1), 1, h(t)]: the input of step t+1's matmul
+        xh[:length, :, :I] = x
+        xh[:, :, I] = 1.0
+        xh[0, :, I + 1 :] = 0.0  # h(0) = 0
+        D = x.new_empty(length, batch, four_h)
+        forget = x.new_empty(length, batch, H)
+        through_h = x.new_empty(length, batch, H)  # o (1 - tanh(c)^2): how dL/dh(t) reaches c(t)
+        gates = x.new_empty(batch, four_h)
+        # [g, c(t-1), tanh c(t)] side by side, so that one multiplication forms the last three blocks of D; two of
+        # them alternate, c(t) being written where the next step reads c(t-1). c(0) = 0.
+        partners = (x.new_zeros(batch, 3 * H), x.new_zeros(batch, 3 * H))
+        ones = x.new_ones(batch, H)
+        W_t = W.t()
         for t in range(length):
-            pre = torch.addmm(x_proj[t], hs[t], W_h_t)
-            act = acts[t]
-            torch.tanh(pre[:, :H], out=act[:, :H])  # (1)
-            torch.sigmoid(pre[:, H:], out=act[:, H:])  # (2)-(4)
-            g, i, f, o = act.chunk(4, dim=1)
-            torch.addcmul(g * i, cs[t], f, out=cs[t + 1])  # (5)
-            torch.tanh(cs[t + 1], out=tanh_cs[t])
-            torch.mul(tanh_cs[t], o, out=hs[t + 1])  # (6)
-        ctx.save_for_backward(W_h, hs, cs, tanh_cs, acts)
-        return hs[length].clone()
+            partner, partner_next = partners[t % 2], partners[(t + 1) % 2]
+            g, c_prev, tanh_c = partner.chunk(3, dim=1)
+            pre = xh[t] @ W_t
+            torch.tanh(pre[:, :H], out=g)  # (1)
+            sig = torch.sigmoid(pre[:, H:], out=gates[:, H:])  # (2)-(4)
+            i, f, o = sig.chunk(3, dim=1)
+            c = partner_next[:, H : 2 * H]
+            torch.addcmul(g * i, c_prev, f, out=c)  # (5)
+            torch.tanh(c, out=tanh_c)
+            torch.mul(tanh_c, o, out=xh[t + 1, :, I + 1 :])  # (6)
+            torch.addcmul(ones, g, g, value=-1, out=D[t, :, :H]).mul_(i)  # tanh' = 1 - g^2
+            torch.addcmul(sig, sig, sig, value=-1, out=D[t, :, H:]).mul_(partner)  # sigmoid' = s (1 - s)
+            forget[t].copy_(f)
+            torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=through_h[t]).mul_(o)
+        ctx.save_for_backward(W, xh, D, forget, through_h)
+        return xh[length, :, I + 1 :].clone()
 
     @staticmethod
     def backward(ctx, grad_h_last: torch.Tensor):
-        W_h, hs, cs, tanh_cs, acts = ctx.saved_tensors
-        length, batch, four_h = acts.shape
+        W, xh, D, forget, through_h = ctx.saved_tensors
+        length, batch, four_h = D.shape
         H = four_h // 4
-        grad_pre = acts.new_empty(length, batch, four_h)  # dL/d(pre-activation) of every gate, every step
-        grad_h = grad_h_last
-        grad_c = torch.zeros_like(grad_h_last)
+        I = xh.shape[2] - 1 - H
+        want_x = ctx.needs_input_grad[0]
+        grad_x = xh.new_empty(length, batch, I) if want_x else None
+        grad_W = torch.zeros_like(W)
+        grad_pre = D.new_empty(batch, four_h)
+        W_back = W if want_x else W[:, I + 1 :]  # dL/d[x, 1, h] or only dL/dh(t-1)
+        grad_h, grad_c = grad_h_last, torch.zeros_like(grad_h_last)
         for t in range(length - 1, -1, -1):
-            g, i, f, o = acts[t].chunk(4, dim=1)
-            d_g, d_i, d_f, d_o = grad_pre[t].chunk(4, dim=1)
-            # h = tanh(c) o  ->  dL/do and the part of dL/dc that flows through h.
-            torch.mul(grad_h, tanh_cs[t], out=d_o)
-            grad_c = grad_c + grad_h * o * (1 - tanh_cs[t] * tanh_cs[t])
-            # c = g i + c_prev f, then through each nonlinearity: tanh' = 1 - g^2, sigmoid' = s (1 - s).
-            torch.mul(grad_c * i, 1 - g * g, out=d_g)
-            torch.mul(grad_c * g, i * (1 - i), out=d_i)
-            torch.mul(grad_c * cs[t], f * (1 - f), out=d_f)
-            d_o.mul_(o * (1 - o))
-            grad_c = grad_c * f  # to c(t-1)
-            grad_h = grad_pre[t] @ W_h  # to h(t-1)
-        grad_W_h = None
-        if ctx.needs_input_grad[1]:
-            grad_W_h = grad_pre.reshape(-1, four_h).t() @ hs[:-1].reshape(-1, H)
-        return grad_pre, grad_W_h
+            if t + 1 < length:
+                grad_c = grad_c * forget[t + 1]  # from c(t+1) back to c(t)
+            grad_c = torch.addcmul(grad_c, grad_h, through_h[t])  # plus the path through h(t)
+            torch.mul(D[t, :, : 3 * H].view(batch, 3, H), grad_c.unsqueeze(1), out=grad_pre[:, : 3 * H].view(batch, 3, H))
+            torch.mul(D[t, :, 3 * H :], grad_h, out=grad_pre[:, 3 * H :])
+            grad_W.addmm_(grad_pre.t(), xh[t])
+            grad_back = grad_pre @ W_back
+            if want_x:
+                grad_x[t] = grad_back[:, :I]
+                grad_back = grad_back[:, I + 1 :]
+            grad_h = grad_back
+        return grad_x, grad_W

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.lstm import LSTM
+from models.lstm import LSTM, _LSTMSequence
 from models.rnn import RNN
 
 FORBIDDEN = {"LSTM", "RNN", "GRU", "LSTMCell", "RNNCell", "GRUCell"}  # as attributes of torch.nn
@@ -65,6 +65,15 @@ def test_lstm_matches_torch_lstm(encoding: str, return_hidden: bool) -> None:
             torch.testing.assert_close(got, grad, atol=1e-5, rtol=0, msg=f"gradient of {name}")
     torch.testing.assert_close(model.W_ph.grad, head.weight.grad, atol=1e-5, rtol=0)
     torch.testing.assert_close(model.b_p.grad, head.bias.grad, atol=1e-5, rtol=0)
+
+
+def test_lstm_bptt_gradients_pass_gradcheck_including_the_input() -> None:
+    """The hand-written backward pass against finite differences, for [W_x | b | W_h] and for x, which the training
+    data never needs (so the comparison with torch.nn.LSTM above does not reach that branch)."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 2, 3, dtype=torch.double, requires_grad=True)  # (L, B, I), time-major
+    W = torch.randn(4 * 4, 3 + 1 + 4, dtype=torch.double, requires_grad=True)  # H = 4
+    assert torch.autograd.gradcheck(_LSTMSequence.apply, (x, W))
 
 
 def test_equation_names_are_views_of_the_fused_parameters() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -217,3 +218,26 @@ def test_runs_from_a_wandb_sweep_have_the_local_columns_and_are_cached(tmp_path:
     assert "_wandb" not in frame.columns and "_runtime" not in frame.columns
     history = runs_module.load_history("wandb:me/proj/abc")
     assert list(history["step"]) == [100, 200, 100, 200] and len(calls) == 1  # the second read used the cache
+
+
+def test_a_run_made_by_another_sweep_is_reused_not_rerun(tiny_sweep: Path, tmp_path: Path) -> None:
+    """The forget-gate ablation's b_f = 1 arm is a run of the length sweep: a second sweep that asks for the same
+    configuration copies the record in (filed under its own name) instead of training again."""
+    out = tmp_path / "runs"
+    first = sweep_runner.run_local(sweep_runner.load_sweep(tiny_sweep), out, workers=2)
+    assert first["done"] == 4
+    overlap = tmp_path / "ablation.yaml"  # shares lr=1e-3 with the first sweep; lr=1e-2 is new
+    overlap.write_text(TINY.replace("name: length", "name: ablation").replace("1.0e-3, 3.0e-3", "1.0e-3, 1.0e-2"))
+    second = sweep_runner.run_local(sweep_runner.load_sweep(overlap), out, workers=2)
+    assert (second["done"], second["reused"]) == (2, 2)
+    copies = load_runs(out / "ablation")
+    assert len(copies) == 4 and set(copies["group"]) == {"ablation"}
+    reused = copies[copies["lr"] == 1e-3]
+    originals = load_runs(out / "length").set_index("name")
+    for _, row in reused.iterrows():
+        assert row["eval/acc"] == originals.loc[row["name"], "eval/acc"]
+        assert "/length/" in json.loads((Path(row["run_dir"]) / "record.json").read_text())["meta"]["reused_from"]
+    # A run that differs in anything but where it is filed is not the same run.
+    other = tmp_path / "other.yaml"
+    other.write_text(TINY.replace("name: length", "name: other").replace("hidden: {value: 8}", "hidden: {value: 9}"))
+    assert sweep_runner.run_local(sweep_runner.load_sweep(other), out, workers=2, dry_run=True)["reused"] == 0
