@@ -186,10 +186,8 @@ def finished_elsewhere(out: Path, folder: Path) -> dict[str, Path]:
     from analysis.runs import RECORD, RunsError, read_record
 
     found: dict[str, Path] = {}
-    if not out.is_dir():
-        return found
     copies: dict[str, Path] = {}
-    for path in sorted([*out.rglob(RECORD), *out.rglob(RECORD + ".gz")]):
+    for path in sorted([*out.rglob(RECORD), *out.rglob(RECORD + ".gz")]) if out.is_dir() else []:
         if path.is_relative_to(folder):
             continue
         try:
@@ -304,8 +302,7 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
                     proposal.state = sweeps.RunState.finished
                     proposal.summary_metrics = adopt(source, folder, name)
                     reused += 1
-                    label = " ".join(f"{k}={v}" for k, v in params.items() if k in varied)
-                    print(f"[{name}] {label}: reused {source.parent}", file=sys.stderr, flush=True)
+                    print(f"[{name}] {_label(params, varied)}: reused {source.parent}", file=sys.stderr, flush=True)
                     continue
                 free = sorted(set(range(workers)) - {job.slot for job in running})[0]
                 running.append(_start(config, params, interpreter, extra, folder, index - 1, free, gpus, threads))
@@ -319,7 +316,7 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
                 job.run.state = sweeps.RunState.finished if ok else sweeps.RunState.failed
                 job.run.summary_metrics = _summary_of(folder, job.params, names) if ok else {}
                 done, failed = done + ok, failed + (not ok)
-                label = " ".join(f"{k}={v}" for k, v in job.params.items() if k in varied)
+                label = _label(job.params, varied)
                 elapsed = time.monotonic() - started
                 status = "ok" if ok else f"FAILED (exit {job.process.returncode}, log {job.log})"
                 print(f"[{name} {done + failed} run{'s' if done + failed > 1 else ''}, {elapsed:.0f} s] {label}: "
@@ -338,6 +335,11 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
     for line in failures:
         print(f"  failed: {line}", file=sys.stderr)
     return {"done": done, "reused": reused, "skipped": len(previous), "failed": failed}
+
+
+def _label(params: dict, varied: list[str]) -> str:
+    """The swept values of one run, for progress lines: ``T=50 model=lstm``."""
+    return " ".join(f"{k}={v}" for k, v in params.items() if k in varied)
 
 
 def _params(proposal) -> dict:
