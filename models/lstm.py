@@ -138,10 +138,11 @@ class _LSTMSequence(torch.autograd.Function):
 
     On a CPU these loops are bound by memory traffic and per-op overhead, not by arithmetic, so the forward pass
     stores, for each step, the products the backward pass needs rather than the activations themselves:
-        D = [i (1 - g^2),  g i (1 - i),  c(t-1) f (1 - f),  tanh(c) o (1 - o)]   dL/dpre = D * [dc, dc, dc, dh]
-        f, and o (1 - tanh(c)^2)                                               dL/dc(t-1) = dc f,  dc += dh o (1 - tanh^2 c)
-    which makes a backward step five operations instead of about twenty-five. The weight gradient is accumulated
-    step by step while dL/dpre is still in cache.
+        D = [i (1 - g^2), g i (1 - i), c(t-1) f (1 - f), tanh(c) o (1 - o)]    so  dL/dpre = D * [dc, dc, dc, dh]
+        f                                                                     so  dL/dc(t-1) = dc f
+        o (1 - tanh(c)^2)                                                     so  dc = dc' + dh o (1 - tanh(c)^2)
+    (dc' is what reaches c(t) from c(t+1)), which makes a backward step five operations instead of about
+    twenty-five. The weight gradient is accumulated step by step while dL/dpre is still in cache.
     """
 
     @staticmethod
@@ -156,7 +157,7 @@ class _LSTMSequence(torch.autograd.Function):
         D = x.new_empty(length, batch, four_h)
         forget = x.new_empty(length, batch, H)
         through_h = x.new_empty(length, batch, H)  # o (1 - tanh(c)^2): how dL/dh(t) reaches c(t)
-        gates = x.new_empty(batch, four_h)
+        sigmoids = x.new_empty(batch, 3 * H)
         # [g, c(t-1), tanh c(t)] side by side, so that one multiplication forms the last three blocks of D; two of
         # them alternate, c(t) being written where the next step reads c(t-1). c(0) = 0.
         partners = (x.new_zeros(batch, 3 * H), x.new_zeros(batch, 3 * H))
@@ -167,7 +168,7 @@ class _LSTMSequence(torch.autograd.Function):
             g, c_prev, tanh_c = partner.chunk(3, dim=1)
             pre = xh[t] @ W_t
             torch.tanh(pre[:, :H], out=g)  # (1)
-            sig = torch.sigmoid(pre[:, H:], out=gates[:, H:])  # (2)-(4)
+            sig = torch.sigmoid(pre[:, H:], out=sigmoids)  # (2)-(4)
             i, f, o = sig.chunk(3, dim=1)
             c = partner_next[:, H : 2 * H]
             torch.addcmul(g * i, c_prev, f, out=c)  # (5)
