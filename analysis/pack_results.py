@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.runs import RunsError, local_records
+from analysis.runs import RunsError, local_records, reused_from
 from experiments.cli import UsageError, arg, parse_args, run_main
 from experiments.tracker import git_commit
 
@@ -36,7 +36,7 @@ class Args:
 def _minutes_by_group(records: list[dict]) -> dict[str, float]:
     totals: dict[str, float] = {}
     for record in records:
-        if "reused_from" in record.get("meta", {}):  # a copy of another sweep's run: no work of its own
+        if reused_from(record):
             continue
         group = record["config"].get("group") or record["name"].split("__")[0]
         totals[group] = totals.get(group, 0.0) + record["summary"].get("wall_time_s", 0.0) / 60
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> Path:
         "study": _study_timings(Path(args.runs)),
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "runs": len(records),
-        "runs_reused": sum("reused_from" in r.get("meta", {}) for r in records),  # copies of another sweep's run
+        "runs_reused": sum(bool(reused_from(r)) for r in records),
         # Summed wall time of the runs of each sweep (runs in parallel workers overlap, so this is CPU-side work).
         "run_minutes_by_group": _minutes_by_group(records),
         "wandb_modes": sorted({r.get("meta", {}).get("wandb_mode", "?") for r in records}),

@@ -23,6 +23,12 @@ WANDB_PREFIX = "wandb:"
 CACHE_DIR = Path(".cache/wandb")
 
 
+def reused_from(record: dict) -> str | None:
+    """Where a record was copied from, when the local sweep runner reused another sweep's identical run (no work of
+    its own: count it once, time it never); None for a run that trained."""
+    return record.get("meta", {}).get("reused_from")
+
+
 class RunsError(Exception):
     """The run source is missing, empty or corrupt; the message says which file and what to do."""
 

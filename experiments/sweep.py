@@ -183,7 +183,7 @@ def run_identity(module_name: str, params: dict) -> str | None:
 def finished_elsewhere(out: Path, folder: Path) -> dict[str, Path]:
     """identity -> record path of every complete run below ``out`` but outside ``folder`` (other sweeps' runs).
     An unreadable record is passed over here: it only means that run is not reused."""
-    from analysis.runs import RECORD, RunsError, read_record
+    from analysis.runs import RECORD, RunsError, read_record, reused_from
 
     found: dict[str, Path] = {}
     copies: dict[str, Path] = {}
@@ -194,8 +194,7 @@ def finished_elsewhere(out: Path, folder: Path) -> dict[str, Path]:
             record = read_record(path)
         except RunsError:
             continue
-        reused = "reused_from" in record.get("meta", {})
-        (copies if reused else found).setdefault(_identity(record["config"]), path)
+        (copies if reused_from(record) else found).setdefault(_identity(record["config"]), path)
     return {**copies, **found}  # the run's own record where it is still there, so reused_from names the original
 
 
