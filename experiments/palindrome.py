@@ -5,11 +5,13 @@
     python -m experiments.palindrome --model=lstm --T=100 --steps=1000 --steps_per_T=20 --give_up=0.5
     python -m experiments.palindrome --help
 
-Reads top to bottom: arguments, seeding, data, model, training loop, evaluation, record. Every ``eval_every``
-steps the model is evaluated on a fixed slice of the held-out set; at the end on the whole held-out set (every
-palindrome of length T when there are at most 100,000, else a fixed sample of 10,000). A run trains for its budget
-of ``steps + steps_per_T * T`` steps unless it stops early: solved (``early_stop`` evaluations in a row at
-``early_stop_acc`` or above) or, with ``give_up``, still at chance after that fraction of the budget. The run logs to W&B
+Reads top to bottom: arguments, seeding, data, model, training loop, evaluation, record. The evaluation set
+is every palindrome of length T when there are at most 100,000 (T <= 10: the whole space, which training draws
+from too, so its accuracy is exact accuracy, not held-out accuracy), else a fixed sample of 10,000. Every
+``eval_every`` steps the model is evaluated on a fixed, seeded, class-balanced sample of it (``eval_size``); at the
+end on all of it. A run trains for its budget of ``steps + steps_per_T * T`` steps unless it stops early: solved
+(``early_stop`` monitored evaluations in a row at ``early_stop_acc`` or above, confirmed by at least ``target_acc``
+on the whole set) or, with ``give_up``, still at chance after that fraction of the budget. The run logs to W&B
 (see experiments/tracker.py for the mode) and writes ``<out>/<run name>/record.json``.
 """
 
@@ -25,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
-from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim
+from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
 from experiments.progress import Progress
 from experiments.tracker import Tracker
 from models.lstm import LSTM, parse_forget_bias
@@ -37,6 +39,7 @@ MODELS = ("rnn", "lstm")
 # of steps (the vanishing gradient of the report), so the rest of their budget buys nothing.
 CHANCE_LOSS = math.log(10)
 CHANCE_MARGIN = 0.05
+FLOW_BATCH = 512  # evaluation palindromes behind each gradient-flow measurement
 
 
 @dataclass
@@ -53,7 +56,8 @@ class Args:
     max_norm: float = arg(10.0, "gradient clipping: largest global gradient norm")
     seed: int = arg(0, "seed of the initialisation and of the training batches")
     eval_every: int = arg(100, "steps between evaluations")
-    eval_size: int = arg(2_048, "held-out palindromes in each periodic evaluation (the final one uses all)")
+    eval_size: int = arg(2_048, "evaluation palindromes in each periodic evaluation: a fixed, seeded sample with every "
+                                "target digit represented (the final evaluation uses all)")
     target_acc: float = arg(0.99, "steps_to_target is the first evaluation at or above this accuracy")
     early_stop: int = arg(3, "stop after this many evaluations in a row at early_stop_acc or above; 0 never stops early")
     early_stop_acc: float = arg(0.995, "held-out accuracy that counts towards early_stop; three evaluations of 2,048 "
@@ -174,8 +178,12 @@ def main(argv: list[str] | None = None) -> dict:
     heldout_digits, heldout_y, exhaustive = heldout_set(args.T)
     heldout_x = encode(heldout_digits, args.input_encoding).to(device)
     heldout_y = heldout_y.to(device)
-    monitor = slice(0, min(args.eval_size, len(heldout_y)))  # fixed slice for the periodic evaluations
-    flow_batch = slice(0, min(512, len(heldout_y)))
+    # The periodic evaluations and the gradient-flow batch read fixed, seeded samples with every target represented
+    # (for T <= 10 the evaluation set is ordered: its first rows share their target).
+    monitor = monitor_indices(heldout_y, args.eval_size).to(device)
+    monitor_x, monitor_y = heldout_x[monitor], heldout_y[monitor]
+    flow = monitor_indices(heldout_y, FLOW_BATCH).to(device)
+    flow_x, flow_y = heldout_x[flow], heldout_y[flow]
 
     # --- model and optimiser ---
     model = build_model(args).to(device)
@@ -190,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
                    give_up_loss=CHANCE_LOSS - CHANCE_MARGIN)
     summary["params"] = sum(p.numel() for p in model.parameters())
     if args.grad_flow:
-        summary["grad_flow/init"] = gradient_flow(model, heldout_x[flow_batch], heldout_y[flow_batch])
+        summary["grad_flow/init"] = gradient_flow(model, flow_x, flow_y)
 
     # --- training loop ---
     budget = args.budget
@@ -214,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         if step % args.eval_every == 0 or step == budget:
             train_time += time.perf_counter() - tic
-            eval_loss, eval_acc = evaluate(model, heldout_x[monitor], heldout_y[monitor])
+            eval_loss, eval_acc = evaluate(model, monitor_x, monitor_y)
             train_loss, train_acc = loss_sum.item() / seen, correct_sum.item() / seen
             loss_sum.zero_(), correct_sum.zero_()
             seen = 0
@@ -229,8 +237,13 @@ def main(argv: list[str] | None = None) -> dict:
             solved_streak = solved_streak + 1 if eval_acc >= args.early_stop_acc else 0
             tic = time.perf_counter()
             if args.early_stop and solved_streak >= args.early_stop:
-                stop_reason = "solved"
-                break
+                # The monitored sample is a sample: "solved" is confirmed on the whole evaluation set, so that a run
+                # that stops solved always scores at least target_acc there.
+                if evaluate(model, heldout_x, heldout_y)[1] >= args.target_acc:
+                    stop_reason = "solved"
+                    break
+                solved_streak = 0
+                summary["solve_checks_failed"] = summary.get("solve_checks_failed", 0) + 1
             if give_up_step and step >= give_up_step and best_loss > summary["give_up_loss"]:
                 stop_reason = "at chance"
                 break
@@ -246,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
         "device": str(device),
     })
     if args.grad_flow:
-        summary["grad_flow/final"] = gradient_flow(model, heldout_x[flow_batch], heldout_y[flow_batch])
+        summary["grad_flow/final"] = gradient_flow(model, flow_x, flow_y)
     record = tracker.finish()
     target_text = f"{args.target_acc:.0%} at step {summary['steps_to_target']}" if summary["steps_to_target"] else f"never reached {args.target_acc:.0%}"
     print(

@@ -3,6 +3,8 @@
     from experiments.palindrome_data import PalindromeSampler, encode, heldout_set
     sampler = PalindromeSampler(T=20, seed=0, device="cpu")
     digits, target = sampler.batch(128)      # (128, 19) long, (128,) long
+    heldout_digits, heldout_y, exhaustive = heldout_set(T=20)
+    monitored = monitor_indices(heldout_y, 2_048)   # fixed, seeded, every target digit represented
     x = encode(digits, "onehot")             # (128, 19, 10) float
 
 The distribution is the assignment template's ``PalindromeDataset``: T is the palindrome's length, its left half is
@@ -81,6 +83,28 @@ def heldout_set(T: int, sample_size: int = 10_000, seed: int = 10**6) -> tuple[t
     generator = torch.Generator().manual_seed(seed + T)
     left = torch.randint(0, NUM_DIGITS, (sample_size, half), generator=generator)
     return (*split(mirror(left, T)), False)
+
+
+def monitor_indices(targets: torch.Tensor, size: int, seed: int = 10**6 + 1) -> torch.Tensor:
+    """A fixed, seeded random subset of ``size`` rows of the evaluation set with every target digit represented
+    (a stratified sample: each digit gets an equal share, the remainder going to digits drawn at random).
+
+    The evaluation set for T <= 10 lists every palindrome in numeric order, so its first rows all share a few
+    targets (at T = 10 the first 2,048 all end in 0): monitoring training on them would call a constant predictor
+    solved. The periodic evaluations (early stopping, give-up, steps to target) and the gradient-flow batch read
+    this sample instead. Returns sorted indices into ``targets``.
+    """
+    if size >= len(targets):
+        return torch.arange(len(targets))
+    generator = torch.Generator().manual_seed(seed)
+    classes = targets.unique()
+    per_class = torch.full((len(classes),), size // len(classes))
+    per_class[torch.randperm(len(classes), generator=generator)[: size % len(classes)]] += 1
+    chosen = []
+    for digit, count in zip(classes.tolist(), per_class.tolist()):
+        rows = (targets == digit).nonzero().flatten()
+        chosen.append(rows[torch.randperm(len(rows), generator=generator)[: min(count, len(rows))]])
+    return torch.cat(chosen).sort().values
 
 
 class PalindromeDataset(torch.utils.data.Dataset):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from experiments.palindrome_data import PalindromeDataset, PalindromeSampler, encode, heldout_set
+from experiments.palindrome_data import PalindromeDataset, PalindromeSampler, encode, heldout_set, monitor_indices
 
 
 @pytest.mark.parametrize("T", [2, 3, 4, 5, 10, 11, 50])
@@ -58,3 +58,22 @@ def test_encodings() -> None:
 def test_template_interface() -> None:
     x, y = PalindromeDataset(7)[0]
     assert x.shape == (6,) and x.dtype.name == "float32" and y == x[0]
+
+
+@pytest.mark.parametrize("T", range(2, 13))
+def test_the_monitored_sample_is_balanced_over_targets_at_every_T(T: int) -> None:
+    _, y, _ = heldout_set(T)
+    monitored = monitor_indices(y, 2_048)
+    counts = torch.bincount(y[monitored], minlength=10)
+    assert len(torch.unique(monitored)) == len(monitored) == min(2_048, len(y))
+    assert counts.min() > 0 and counts.max() - counts.min() <= 1  # every digit, equal shares
+    # The best a constant predictor can score on it is one digit's share: never near any "solved" threshold.
+    assert counts.max().item() / len(monitored) <= 0.11
+
+
+def test_the_monitored_sample_is_fixed_and_not_the_first_rows() -> None:
+    _, y, _ = heldout_set(10)
+    a, b = monitor_indices(y, 2_048), monitor_indices(y, 2_048)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, torch.arange(2_048))
+    assert (y[:2_048] == 0).all()  # why: the exhaustive set is ordered, its first rows share the target 0

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from analysis.runs import load_runs
 from experiments import palindrome
-from tests.conftest import run_module
+from tests.conftest import ROOT, run_module
 
 
 def test_tiny_run_writes_a_complete_record(tiny_palindrome_flags: list[str]) -> None:
@@ -135,3 +136,42 @@ def test_unreachable_wandb_server_falls_back_to_offline(tiny_palindrome_flags: l
     assert len(warnings) == 1 and "W&B unreachable" in warnings[0] and "logging offline" in warnings[0]
     record = json.loads(next(Path(tiny_palindrome_flags[-1].split("=", 1)[1]).rglob("record.json")).read_text())
     assert record["meta"]["wandb_mode"] == "offline"
+
+
+class ConstantPredictor(torch.nn.Module):
+    """Always answers digit 0 with certainty; trains nothing useful (its one parameter only scales a constant)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor, return_hidden: bool = False):
+        logits = torch.zeros(len(x), 10)
+        logits[:, 0] = 10.0
+        return logits * self.scale
+
+
+@pytest.mark.parametrize("T", [9, 10])
+def test_a_constant_predictor_never_stops_solved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, T: int) -> None:
+    # At T = 9 and 10 the evaluation set's first 2,048 rows all have target 0: a monitor over them would call
+    # this model solved. Early stopping at even 50% must not trigger.
+    monkeypatch.setattr(palindrome, "build_model", lambda args: ConstantPredictor())
+    summary = palindrome.main([f"--T={T}", "--steps=30", "--eval_every=10", "--early_stop=1", "--early_stop_acc=0.5",
+                               "--grad_flow=False", f"--out={tmp_path}"])
+    assert summary["stop_reason"] == "budget" and summary["steps_to_target"] is None
+    assert summary["eval/acc"] == pytest.approx(0.1)
+
+
+def test_solved_is_confirmed_on_the_whole_evaluation_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A monitor threshold this low is met by chance-level models; the confirmation on all palindromes is not.
+    summary = palindrome.main(["--T=6", "--steps=40", "--eval_every=10", "--early_stop=1", "--early_stop_acc=0.05",
+                               "--hidden=16", "--grad_flow=False", f"--out={tmp_path}"])
+    assert summary["stop_reason"] == "budget" and summary["solve_checks_failed"] >= 1
+
+
+def test_committed_records_that_stopped_solved_are_solved_on_their_whole_evaluation_set() -> None:
+    runs = load_runs(ROOT / "results" / "runs")
+    palindromes = runs[runs["T"].notna()]
+    solved = palindromes[palindromes["stop_reason"] == "solved"]
+    assert len(solved) > 0
+    assert (solved["eval/acc"] >= solved["target_acc"]).all(), solved.loc[solved["eval/acc"] < 0.99, "name"].tolist()
