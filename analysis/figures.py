@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     figures = {
         "accuracy_vs_T": part1.accuracy_vs_T(runs),
         "lr_heatmap": part1.lr_heatmaps(runs),
+        "solved_vs_steps": part1.solved_vs_steps(runs),
         "steps_to_target": part1.steps_to_target(runs),
         "training_curves": part1.training_curves(runs, history),
         "gradient_flow": part1.gradient_flow(runs),

@@ -1,8 +1,9 @@
 """Figures of Part I from a DataFrame of runs (``analysis.runs.load_runs``) and their histories.
 
 Each function takes runs (and histories where it plots curves) and returns a matplotlib Figure, or None when the
-runs it needs are absent (a partial study still draws what it can). Runs are selected by their W&B group, which
-the sweep runner sets to the sweep's name: ``length``, ``lr``, ``ablation_forget_bias``, ``ablation_encoding``.
+runs it needs are absent (a partial study still draws what it can). Which runs a figure shows is decided in
+``analysis.selection`` (the main comparison at cross-fitted learning rates) or by the W&B group, which the sweep
+runner sets to the sweep's name (``ablation_forget_bias``, ``ablation_encoding``).
 """
 
 from __future__ import annotations
@@ -12,46 +13,20 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from analysis.selection import ACC, SOLVED, comparison_runs, crossfit_runs
+from analysis.statistics import breaking_point, solve_rates, solved_by_step
 from analysis.style import COLORBLIND, MODEL_LABELS, MODEL_ORDER, MODEL_PALETTE, VARIANT_ORDER, WIDTH_IN
 
 CHANCE = 0.1  # ten digits
-ACC = "eval/acc"
-KEYS = ["model", "T", "lr", "seed", "input_encoding", "forget_bias", "step_budget", "give_up"]
-COMPARISON_GROUPS = ["length", "length_chrono", "lr"]
-
-
-def variant_of(model: str, forget_bias: str) -> str:
-    """The comparison's line a run belongs to; the RNN ignores forget_bias."""
-    if model == "rnn":
-        return "RNN"
-    return "LSTM (chrono)" if str(forget_bias) == "chrono" else "LSTM"
 
 
 def variants_in(frame: pd.DataFrame) -> list[str]:
     return [v for v in VARIANT_ORDER if v in set(frame["variant"])]
 
 
-def comparison_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs of the main comparison (one-hot input; the length, length_chrono and lr sweeps), each labelled with its
-    ``variant`` (RNN, LSTM with b_f = 1, LSTM with chrono initialisation), deduplicated: the sweeps share some
-    configurations, which are identical runs under the same seed."""
-    if runs.empty or not {"group", "input_encoding", "forget_bias", "model", "T"} <= set(runs.columns):
-        return runs.iloc[0:0].assign(variant=pd.Series(dtype=str))
-    chosen = runs[runs["group"].isin(COMPARISON_GROUPS) & (runs["input_encoding"] == "onehot")].copy()
-    chosen["T"] = chosen["T"].astype(int)  # a float column once GAN records share the frame
-    chosen["variant"] = [variant_of(m, fb) for m, fb in zip(chosen["model"], chosen["forget_bias"])]
-    chosen = chosen[(chosen["model"] == "rnn") | chosen["forget_bias"].astype(str).isin(["1.0", "1", "chrono"])]
-    keys = ["variant"] + [k for k in KEYS if k in chosen and k != "forget_bias"]
-    return chosen.drop_duplicates(subset=keys)
-
-
-def best_lr_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """For each (variant, T), the runs at the lr with the highest mean final accuracy over seeds (isolation plot)."""
-    if runs.empty:
-        return runs
-    means = runs.groupby(["variant", "T", "lr"], as_index=False)[ACC].mean()
-    best = means.loc[means.groupby(["variant", "T"])[ACC].idxmax(), ["variant", "T", "lr"]]
-    return runs.merge(best, on=["variant", "T", "lr"])
+def reported_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The main comparison's reported runs: one per (variant, T, seed), at its cross-fitted learning rate."""
+    return crossfit_runs(comparison_runs(runs))
 
 
 def sweep_runs(runs: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -83,52 +58,114 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_vs_T(runs: pd.DataFrame) -> plt.Figure | None:
-    best = best_lr_runs(comparison_runs(runs))
-    if best.empty:
+    """Left: final accuracy of the reported runs (mean, 95% CI, each seed). Right: the solve rate with its Wilson
+    interval and the fitted logistic curve, whose crossing of one half is the breaking point."""
+    reported = reported_runs(runs)
+    if reported.empty:
         return None
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.4))
-    sns.lineplot(
-        data=best, x="T", y=ACC, hue="variant", hue_order=variants_in(best), palette=MODEL_PALETTE,
-        errorbar=("ci", 95), marker="o", ax=ax,
-    )
-    for variant in variants_in(best):  # each seed as a faint dot under its line
-        seeds = best[best["variant"] == variant]
-        ax.scatter(seeds["T"], seeds[ACC], s=10, alpha=0.35, color=MODEL_PALETTE[variant], zorder=1)
-    ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
-    ax.text(best["T"].max(), CHANCE + 0.02, "chance", ha="right", va="bottom", color="grey", fontsize=8)
-    ax.axhline(0.99, color="grey", linestyle="--", linewidth=0.8)
-    log_T_axis(ax, best["T"])
-    ax.set(xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.03))
-    n_seeds = best.groupby(["variant", "T"]).size().max()
-    ax.set_title(f"Best learning rate per (model, T), mean and 95% CI over {n_seeds} seeds", fontsize=10)
-    ax.legend(title=None, loc="center left")
+    variants = variants_in(reported)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH_IN, 3.0), sharex=True)
+    sns.lineplot(data=reported, x="T", y=ACC, hue="variant", hue_order=variants, palette=MODEL_PALETTE,
+                 errorbar=("ci", 95), marker="o", ax=left, legend=False)
+    for variant in variants:  # each seed as a faint dot under its line
+        seeds = reported[reported["variant"] == variant]
+        left.scatter(seeds["T"], seeds[ACC], s=9, alpha=0.35, color=MODEL_PALETTE[variant], zorder=1)
+    left.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
+    left.axhline(SOLVED, color="grey", linestyle="--", linewidth=0.8)
+    left.set(xlabel="palindrome length T", ylabel="final accuracy", ylim=(0, 1.03), title="final accuracy")
+    rates = solve_rates(reported)
+    for k, variant in enumerate(variants):
+        cell = rates[rates["variant"] == variant]
+        color = MODEL_PALETTE[variant]
+        dodge = 1.04 ** (k - (len(variants) - 1) / 2)  # variants side by side at a shared T (log axis)
+        right.errorbar(cell["T"] * dodge, cell["rate"], yerr=np.clip([cell["rate"] - cell["low"], cell["high"] - cell["rate"]], 0, 1),
+                       fmt="o", color=color, capsize=2, markersize=4, label=variant)
+        point = breaking_point(reported[reported["variant"] == variant])
+        if point["T50"] is not None:
+            grid = np.geomspace(cell["T"].min(), cell["T"].max(), 100)
+            right.plot(grid, logistic_curve(point, grid), color=color, linewidth=1)
+            right.errorbar([point["T50"]], [0.5], xerr=np.clip([[point["T50"] - point["low"]], [point["high"] - point["T50"]]], 0, None),
+                           fmt="D", color=color, markersize=5, capsize=3, markeredgecolor="black", markeredgewidth=0.5)
+    right.axhline(0.5, color="grey", linestyle=":", linewidth=0.8)
+    right.set(xlabel="palindrome length T", ylabel="P(solved)", ylim=(-0.03, 1.03), title="solve rate, breaking point")
+    log_T_axis(right, reported["T"])
+    handles, labels = right.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), frameon=False)
     return fig
+
+
+def logistic_curve(point: dict, T: np.ndarray) -> np.ndarray:
+    """The fitted P(solved | T) of a breaking point (``analysis.statistics.breaking_point``)."""
+    return 1 / (1 + np.exp(-point["slope"] * (np.log(point["T50"]) - np.log(T))))
+
+
+def solved_vs_steps(runs: pd.DataFrame) -> plt.Figure | None:
+    """Per variant, the fraction of runs solved against training steps at each T (Kaplan-Meier: runs that ended
+    unsolved are censored where they stopped, marked |), with each length's step budget: where a curve still
+    climbs at its budget, more steps could change the verdict."""
+    reported = reported_runs(runs)
+    if reported.empty:
+        return None
+    variants = variants_in(reported)
+    lengths = sorted(reported["T"].unique())
+    colors = dict(zip(lengths, sns.color_palette("viridis", len(lengths))))
+    fig, axes = plt.subplots(1, len(variants), figsize=(WIDTH_IN, 2.7), sharey=True, squeeze=False)
+    for ax, variant in zip(axes[0], variants):
+        chosen = reported[reported["variant"] == variant]
+        for T, cell in chosen.groupby("T"):
+            curve = solved_by_step(cell)
+            budget = float(cell["step_budget"].max())
+            steps = np.r_[0.0, curve["step"].to_numpy(), budget]
+            fraction = np.r_[0.0, curve["solved_fraction"].to_numpy(), curve["solved_fraction"].iloc[-1]]
+            ax.step(steps, fraction, where="post", color=colors[T], linewidth=1.2, label=f"T={T}")
+            censored = cell[~cell["solved"]]
+            if not censored.empty:
+                at = np.interp(censored["steps_done"], steps, fraction)
+                ax.scatter(censored["steps_done"], at, marker="|", s=40, color=colors[T], zorder=3)
+            ax.plot([budget], [fraction[-1]], marker=">", markersize=3, color=colors[T])
+        ax.set(title=variant, xlabel="training step", ylabel="fraction of runs solved", ylim=(-0.03, 1.03))
+    handles, labels = _legend_entries(axes[0])
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(labels), 8),
+               frameon=False, fontsize=8)
+    return fig
+
+
+def _legend_entries(axes) -> tuple[list, list]:
+    """Every distinct legend entry over several panels, in order of appearance."""
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    return handles, labels
 
 
 def lr_heatmaps(runs: pd.DataFrame) -> plt.Figure | None:
-    grid = sweep_runs(runs, "lr")
-    if grid.empty:
+    """Mean final accuracy over every seed at each (learning rate, T) of the main comparison's grid, per variant;
+    the cross-fitted choice is made from these cells, one seed left out at a time."""
+    grid = comparison_runs(runs)
+    if grid.empty or grid["lr"].nunique() < 2:
         return None
-    models = [m for m in MODEL_ORDER if m in set(grid["model"])]
-    fig, axes = plt.subplots(1, len(models), figsize=(WIDTH_IN, 2.9), sharey=True, squeeze=False)
-    for ax, model in zip(axes[0], models):
-        table = grid[grid["model"] == model].pivot_table(index="lr", columns="T", values=ACC, aggfunc="mean")
+    variants = variants_in(grid)
+    fig, axes = plt.subplots(1, len(variants), figsize=(WIDTH_IN, 2.7), squeeze=False,
+                             gridspec_kw={"width_ratios": [grid[grid["variant"] == v]["T"].nunique() + 1.5 for v in variants]})
+    for ax, variant in zip(axes[0], variants):
+        table = grid[grid["variant"] == variant].pivot_table(index="lr", columns="T", values=ACC, aggfunc="mean")
         table = table.sort_index(ascending=False)
-        sns.heatmap(
-            table, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"size": 8},
-            cbar=ax is axes[0][-1], cbar_kws={"label": "mean held-out accuracy"}, ax=ax,
-        )
+        sns.heatmap(table, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"size": 7},
+                    cbar=False, ax=ax)
         ax.set_yticklabels([f"{lr:.0e}" for lr in table.index], rotation=0)
-        ax.set(title=MODEL_LABELS[model], xlabel="palindrome length T", ylabel="learning rate" if ax is axes[0][0] else "")
+        ax.set(title=variant, xlabel="T", ylabel="learning rate" if ax is axes[0][0] else "")
     return fig
 
 
-def steps_to_target(runs: pd.DataFrame, target: float = 0.99) -> plt.Figure | None:
-    best = best_lr_runs(comparison_runs(runs))
+def steps_to_target(runs: pd.DataFrame, target: float = SOLVED) -> plt.Figure | None:
+    best = reported_runs(runs)
     if best.empty:
         return None
-    reached = best.dropna(subset=["steps_to_target"])
-    missed = best[best["steps_to_target"].isna()]
+    reached = best[best["solved"] & best["steps_to_target"].notna()]
+    missed = best[~best["solved"]]
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.2))
     if not reached.empty:
         sns.lineplot(
@@ -142,46 +179,73 @@ def steps_to_target(runs: pd.DataFrame, target: float = 0.99) -> plt.Figure | No
     for variant in variants_in(best):
         miss = missed[missed["variant"] == variant]
         if not miss.empty:
-            ax.scatter(miss["T"], miss["step_budget"], marker="x", color=MODEL_PALETTE[variant], s=25,
-                       label=f"{variant}: not reached within the budget")
+            ax.scatter(miss["T"], miss["steps_done"], marker="x", color=MODEL_PALETTE[variant], s=25,
+                       label=f"{variant}: unsolved (where it stopped)")
     log_T_axis(ax, best["T"])
     ax.set(xlabel="palindrome length T", ylabel=f"steps to {target:.0%} accuracy", ylim=(0, budgets.max() * 1.08))
     ax.legend(title=None, fontsize=8)
-    ax.set_title("Median over seeds (line) and each seed (dots)", fontsize=10)
+    ax.set_title("Solved runs: median over seeds (line) and each seed (dots)", fontsize=10)
     return fig
 
 
+def carried_forward(history: pd.DataFrame, metric: str = ACC, every: int | None = None) -> pd.DataFrame:
+    """Each run's ``metric`` on one step grid up to the longest run's last step: a run that stopped (solved, or gave
+    up at chance) holds its last value from then on, as if it had gone on unchanged, so that an average over runs
+    at any step counts every run, not only those still training. Columns: name, step, metric, stopped (True
+    where the value is carried)."""
+    if history.empty:
+        return history.assign(stopped=pd.Series(dtype=bool))
+    steps = np.sort(history["step"].unique())
+    if every:
+        steps = np.arange(every, steps.max() + every, every)
+    frames = []
+    for name, run in history.groupby("name"):
+        run = run.dropna(subset=[metric]).sort_values("step").drop_duplicates("step", keep="last")
+        if run.empty:
+            continue
+        values = run.set_index("step")[metric].reindex(steps)
+        last = run["step"].max()
+        filled = values.ffill()
+        frames.append(pd.DataFrame({"name": name, "step": steps, metric: filled.to_numpy(), "stopped": steps > last}))
+    return pd.concat(frames, ignore_index=True).dropna(subset=[metric])
+
+
 def training_curves(runs: pd.DataFrame, history: pd.DataFrame, lengths: list[int] | None = None) -> plt.Figure | None:
-    best = best_lr_runs(comparison_runs(runs))
+    """Accuracy on the monitored sample during training at a few lengths, mean and 95% interval over the reported
+    runs, every run carried to the end of the longest (``carried_forward``); thin lines: single seeds."""
+    best = reported_runs(runs)
     if best.empty or history.empty:
         return None
     available = sorted(best["T"].unique())
     lengths = lengths or [t for t in (10, 20, 50) if t in available] or available[:3]
-    curves = history.merge(best[["name", "variant", "T"]].drop_duplicates("name"), on="name", suffixes=("_h", ""))
-    curves = curves[curves["T"].isin(lengths)]
     fig, axes = plt.subplots(1, len(lengths), figsize=(WIDTH_IN, 2.6), sharey=True, squeeze=False)
     for ax, T in zip(axes[0], lengths):
-        sns.lineplot(
-            data=curves[curves["T"] == T], x="step", y=ACC, hue="variant", palette=MODEL_PALETTE,
-            hue_order=variants_in(curves), errorbar=("ci", 95), ax=ax, legend=ax is axes[0][0],
-        )
+        cell = best[best["T"] == T][["name", "variant"]].drop_duplicates("name")
+        curves = carried_forward(history[history["name"].isin(cell["name"])]).merge(cell, on="name")
+        for name, run in curves.groupby("name"):
+            ax.plot(run["step"], run[ACC], color=MODEL_PALETTE[run["variant"].iloc[0]], linewidth=0.5, alpha=0.35)
+        sns.lineplot(data=curves, x="step", y=ACC, hue="variant", palette=MODEL_PALETTE,
+                     hue_order=variants_in(curves), errorbar=("ci", 95), ax=ax)
+        counts = sorted(set(curves.groupby("variant")["name"].nunique()))
         ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
-        ax.set(title=f"T = {T}", xlabel="training step", ylabel="held-out accuracy", ylim=(0, 1.03))
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    axes[0][0].get_legend().remove()
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), frameon=False)
+        ax.set(title=f"T = {T} (n = {'/'.join(map(str, counts))})", xlabel="training step",
+               ylabel="monitored accuracy", ylim=(0, 1.03))
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.legend(*_legend_entries(axes[0]), loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     return fig
 
 
 def gradient_flow_frame(runs: pd.DataFrame) -> tuple[int, pd.DataFrame] | None:
-    """Per-step gradient norms ||dL/dh(t)|| (columns Model, when, t, norm, seed) at one T: the longest where the
+    """Per-step gradient norms ||dL/dh(t)|| (columns variant, when, t, norm, seed) at one T: the longest where the
     LSTM solves the task and the RNN does not (the clearest contrast), else the median T."""
-    best = best_lr_runs(comparison_runs(runs))
+    best = reported_runs(runs)
     if best.empty or "grad_flow/init" not in best:
         return None
-    solved = best.groupby(["variant", "T"])[ACC].mean().unstack("variant")
-    contrast = solved[(solved.get("LSTM", 0) >= 0.99) & (solved.get("RNN", 1) < 0.5)].index
-    T = int(max(contrast)) if len(contrast) else int(sorted(best["T"].unique())[len(best["T"].unique()) // 2])
+    solved = best.groupby(["variant", "T"])["solved"].mean().unstack("variant")
+    both = [T for T in solved.index if {"RNN", "LSTM"} <= set(best[best["T"] == T]["variant"])]
+    contrast = [T for T in both if solved.loc[T].get("LSTM", 0) >= 0.5 and solved.loc[T].get("RNN", 1) < 0.5]
+    T = int(max(contrast)) if contrast else int(sorted(best["T"].unique())[len(best["T"].unique()) // 2])
     rows = []
     for _, run in best[best["T"] == T].iterrows():
         for when in ("init", "final"):

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.palindrome_figures import ACC, best_lr_runs, comparison_runs, gradient_flow_frame
+from analysis.palindrome_figures import gradient_flow_frame, reported_runs
+from analysis.selection import ACC, SOLVED, comparison_runs
+from analysis.statistics import breaking_point, solve_rates
 from analysis.style import MODEL_LABELS, MODEL_ORDER, VARIANT_ORDER, VARIANT_SLUGS
 
-SOLVED = 0.99  # "solves T": at least this held-out accuracy ...
-SOLVED_SEEDS = 2 / 3  # ... in at least this fraction of the seeds (2 of 3)
+VARIANT_NAMES = {"RNN": "vanilla RNN", "LSTM": "LSTM with $b_f=1$", "LSTM (chrono)": "LSTM with chrono initialisation"}
+CHECK_GROUP = "check_give_up"  # sweeps/check_give_up.yaml: the give-up check at the template's 10,000 steps
 
 
 def _fmt(value) -> str:
@@ -28,14 +30,17 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def solved_lengths(best: pd.DataFrame, variant: str) -> list[int]:
-    runs = best[best["variant"] == variant]
-    share = runs.groupby("T")[ACC].apply(lambda acc: (acc >= SOLVED).mean())
-    return sorted(int(T) for T, s in share.items() if s >= SOLVED_SEEDS - 1e-9)
+def _pct(share: float) -> str:
+    return f"{share:.0%}".replace("%", r"\%")
+
+
+def _lr(value: float) -> str:
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"${mantissa}\\cdot 10^{{{int(exponent)}}}$" if mantissa != "1" else f"$10^{{{int(exponent)}}}$"
 
 
 def _budget_text(best: pd.DataFrame) -> str:
-    """"1,000 + 20 T steps (1,100 at T=5, 3,000 at T=100)", or "2,000 steps" when the budget is the same for all T."""
+    """"1,000 + 20 T steps (1,100 at T=5, 2,000 at T=50)", or "2,000 steps" when the budget is the same for all T."""
     budgets = best.groupby("T")["step_budget"].max().astype(int)
     if budgets.nunique() == 1:
         return f"{budgets.iloc[0]:,} steps"
@@ -48,22 +53,36 @@ def _init_name(value) -> str:
     return "chrono" if str(value) == "chrono" else f"{float(value):g}"
 
 
+def breaking_point_text(point: dict) -> str:
+    """"$T_{50} = 17.2$ (95\\% interval 14.1--21.0)", or where the runs put it beyond the lengths tried."""
+    if point["censored"] == "above":
+        return f"beyond the longest length tried ($T_{{50}} > {point['T_max']}$)"
+    if point["censored"] == "below":
+        return f"below the shortest length tried ($T_{{50}} < {point['T_min']}$)"
+    low = ("$\\leq$" if point.get("low_at_bound") else "") + f"{point['low']:.1f}"
+    high = f"{point['high']:.1f}" + (" or more" if point.get("high_at_bound") else "")
+    return f"$T_{{50}} = {point['T50']:.1f}$ (95\\% interval {low}--{high})"
+
+
 def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
     """Headline numbers of Part I, keyed for ``\\result{...}``. Keys do not depend on which lengths a profile ran
     (``longest``/``short``/``long`` rather than a T), so one report.tex fits every profile."""
     comparison = comparison_runs(runs)
-    best = best_lr_runs(comparison)
+    best = reported_runs(runs)
     if best.empty:
         return {}
     lengths = sorted(int(t) for t in best["T"].unique())
     longest = max(lengths)
     # The GAN and the classifier have no T. A run that several sweeps share (reused by the local runner, or the same
     # configuration run twice) is counted once: its name holds every setting a sweep varies.
-    palindromes = runs[runs["T"].notna()].drop_duplicates(subset="name")
+    palindromes = runs[runs["T"].notna()].drop_duplicates(subset="name") if "T" in runs else runs.iloc[0:0]
+    seeds = best.groupby(["variant", "T"]).size()
     out: dict[str, object] = {
         "num-runs": len(palindromes),
         "num-comparison-runs": len(comparison),
-        "seeds": int(best.groupby(["variant", "T"]).size().max()),
+        "num-reported-runs": len(best),
+        "seeds": f"{seeds.min()}" if seeds.nunique() == 1 else f"{seeds.min()} to {seeds.max()}",
+        "solved-threshold": _pct(SOLVED),
         "step-budget": _budget_text(best),
         "longest-T": longest,
         "lengths": ", ".join(map(str, lengths)),
@@ -74,71 +93,88 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
         "eval-every": int(best["eval_every"].mode()[0]),
         "eval-size": f"{int(best['eval_size'].mode()[0]):,}",
         "early-stop": int(best["early_stop"].mode()[0]),
-        "early-stop-acc": f"{best['early_stop_acc'].mode()[0]:.1%}".replace("%", r"\%") if "early_stop_acc" in best else r"100\%",
+        "early-stop-acc": _pct(best["early_stop_acc"].mode()[0]),
     }
+    exhaustive = best.groupby("T")["heldout_exhaustive"].first()
+    exact = [int(T) for T, flag in exhaustive.items() if flag]
+    out["exact-lengths"] = f"$T \\leq {max(exact)}$" if exact else "none of the lengths"
     give_up = float(best["give_up"].mode()[0]) if "give_up" in best else 0.0
+    reasons = palindromes["stop_reason"].value_counts() if "stop_reason" in palindromes else pd.Series(dtype=int)
     if give_up:
-        reasons = palindromes["stop_reason"].value_counts() if "stop_reason" in palindromes else pd.Series(dtype=int)
         out["give-up-sentence"] = (
-            f"A run whose best held-out loss is still within {math.log(10) - best['give_up_loss'].mode()[0]:.2f} nats "
+            f"A run whose best monitored loss is still within {math.log(10) - best['give_up_loss'].mode()[0]:.2f} nats "
             f"of chance ($\\ln 10$) after {give_up:.0%} of its budget gives up there, since such runs sit flat at chance "
-            f"(the vanishing gradient of Figure~\\ref{{fig:flow}}): {int(reasons.get('at chance', 0))} of the {len(palindromes)} runs gave up "
-            f"and {int(reasons.get('solved', 0))} stopped early solved").replace("%", r"\%")
+            f"(the vanishing gradient of Figure~\\ref{{fig:flow}}): {int(reasons.get('at chance', 0))} of the "
+            f"{len(palindromes)} runs gave up, {int(reasons.get('solved', 0))} stopped early solved and "
+            f"{int(reasons.get('budget', 0))} ran their whole budget").replace("%", r"\%")
     else:
         out["give-up-sentence"] = "Runs that stay at chance train for their whole budget"
-    seeds = out["seeds"]
-    out["solved-rule"] = f"at least {max(1, -(-2 * seeds // 3))} of {seeds} seeds at $\\geq$99\\% held-out accuracy"
+
+    # The learning-rate policy: the grids, and how often the cross-fitted choice sat at a grid's edge.
     variants = [v for v in VARIANT_ORDER if v in set(best["variant"])]
-    solved = {v: solved_lengths(best, v) for v in variants}
+    grids = []
+    for variant in variants:
+        grid = sorted(comparison[comparison["variant"] == variant]["lr"].unique())
+        out[f"{VARIANT_SLUGS[variant]}-lr-grid"] = ", ".join(_lr(g) for g in grid)
+        grids.append(f"{', '.join(_lr(g) for g in grid)} for the {VARIANT_NAMES[variant]}")
+    out["lr-grids"] = "; ".join(grids)
+    edge = best[best["lr_at_edge"]]
+    edge_cells = edge.groupby(["variant", "T"]).size()
+    out["lr-edge-sentence"] = (
+        f"the choice fell on the smallest or largest rate of its grid for {len(edge)} of the {len(best)} reported runs"
+        + (f" (in {len(edge_cells)} of the {best.groupby(['variant', 'T']).ngroups} cells, mostly where every rate "
+           "solves or none does, so the edge decides little)" if len(edge) else ""))
+    chosen = best.groupby(["variant", "T"])["lr_chosen"].agg(lambda lrs: sorted(set(lrs)))
+    out["lr-chosen-sentence"] = "; ".join(
+        f"{VARIANT_NAMES[v]}: " + ", ".join(f"$T={T}$: " + "/".join(f"{lr:g}" for lr in chosen[(v, T)])
+                                             for T in sorted(best[best["variant"] == v]["T"].unique()))
+        for v in variants)
+
+    # Solve rates and breaking points.
+    rates = solve_rates(best)
+    points = {}
     for variant in variants:
         slug, runs_v = VARIANT_SLUGS[variant], best[best["variant"] == variant]
-        tried = sorted(int(t) for t in runs_v["T"].unique())
-        unsolved = [T for T in tried if T not in solved[variant]]
-        out[f"{slug}-lengths"] = ", ".join(map(str, tried))
-        out[f"{slug}-largest-solved-T"] = max(solved[variant]) if solved[variant] else "none"
-        out[f"{slug}-first-failed-T"] = min(unsolved) if unsolved else "none"
-        at_longest = runs_v[runs_v["T"] == longest]
-        out[f"{slug}-acc-longest"] = f"{at_longest[ACC].mean():.3f}" if len(at_longest) else "--"
-        out[f"{slug}-steps-per-s-longest"] = f"{at_longest['steps_per_s'].mean():.0f}" if len(at_longest) else "--"
-    failures = []
-    for variant in variants:
-        first = out[f"{VARIANT_SLUGS[variant]}-first-failed-T"]
-        name = {"LSTM": "the LSTM with $b_f=1$", "LSTM (chrono)": "the LSTM with chrono initialisation"}.get(variant, f"the {variant}")
-        failures.append(f"{name} solves every length it was run at" if first == "none" else f"{name} first fails at $T={first}$")
-    out["failure-sentence"] = "; ".join(failures)
-    at_longest = [f"{v} {best[(best['variant'] == v) & (best['T'] == longest)][ACC].mean():.2f}"
-                  for v in variants if len(best[(best["variant"] == v) & (best["T"] == longest)])]
-    out["longest-sentence"] = ", ".join(at_longest)
-    # "Solves every length up to T": the largest T below which no length it was run at failed.
-    reach = {}
-    for variant in variants:
-        tried = sorted(int(t) for t in best[best["variant"] == variant]["T"].unique())
-        first_failure = next((T for T in tried if T not in solved[variant]), None)
-        reach[variant] = max([T for T in tried if first_failure is None or T < first_failure], default=None)
-        out[f"{VARIANT_SLUGS[variant]}-reach-T"] = reach[variant] if reach[variant] is not None else "none"
-    ranked = sorted(variants, key=lambda v: -(reach[v] or 0))
-    names = {"RNN": "vanilla RNN", "LSTM": "LSTM with $b_f=1$", "LSTM (chrono)": "LSTM with chrono initialisation"}
-    phrases = [f"the {names[v]} solves every length it was run at up to $T={reach[v]}$" if reach[v]
-               else f"the {names[v]} solves no length" for v in ranked[:1]]
-    phrases += [f"the {names[v]} up to $T={reach[v]}$" if reach[v] else f"the {names[v]} none" for v in ranked[1:]]
-    out["comparison-sentence"] = ", ".join(phrases[:-1]) + (" and " if len(phrases) > 1 else "") + phrases[-1]
+        points[variant] = breaking_point(runs_v)
+        out[f"{slug}-breaking-point"] = breaking_point_text(points[variant])
+        out[f"{slug}-lengths"] = ", ".join(str(int(t)) for t in sorted(runs_v["T"].unique()))
+        cell = rates[(rates["variant"] == variant) & (rates["T"] == longest)]
+        out[f"{slug}-acc-longest"] = f"{runs_v[runs_v['T'] == longest][ACC].mean():.3f}" if len(cell) else "--"
+        solved_all = rates[(rates["variant"] == variant) & (rates["rate"] == 1.0)]["T"]
+        out[f"{slug}-largest-all-solved-T"] = int(solved_all.max()) if len(solved_all) else "none"
+    out["breaking-sentence"] = "; ".join(f"{VARIANT_NAMES[v]}, {out[VARIANT_SLUGS[v] + '-breaking-point']}"
+                                         for v in variants)
+    at_longest = rates[rates["T"] == longest]
+    out["longest-sentence"] = ", ".join(
+        f"{row.variant} {int(row.solved)} of {int(row.runs)} (Wilson 95\\% interval {row.low:.2f}--{row.high:.2f})"
+        for row in at_longest.itertuples())
+    ranked = sorted(variants, key=lambda v: (points[v]["censored"] != "above", -(points[v]["T50"] or 0)))
+    out["comparison-sentence"] = (
+        "the length at which the chance of solving falls below one half is "
+        + "; ".join(f"for the {VARIANT_NAMES[v]} {out[VARIANT_SLUGS[v] + '-breaking-point']}" for v in ranked))
 
-    lr_grid = runs[runs["group"] == "lr"] if "group" in runs else runs.iloc[0:0]
-    for model in MODEL_ORDER:
-        grid = lr_grid[lr_grid["model"] == model]
-        if not grid.empty:
-            share = grid.groupby("lr")[ACC].apply(lambda acc: (acc >= SOLVED).mean())
-            out[f"{model}-lr-solved-share"] = ", ".join(f"{lr:.0e}: {s:.0%}" for lr, s in share.items()).replace("%", r"\%")
-            out[f"{model}-best-lr"] = f"{grid.groupby('lr')[ACC].mean().idxmax():.0e}"
-            out[f"{model}-lr-grid-mean"] = f"{grid[ACC].mean():.2f}"
-    if {"rnn-lr-grid-mean", "lstm-lr-grid-mean"} <= set(out):
-        rnn_mean, lstm_mean = float(out["rnn-lr-grid-mean"]), float(out["lstm-lr-grid-mean"])
-        if abs(rnn_mean - lstm_mean) < 0.05:
-            out["lr-sentence"] = "Both models are about equally sensitive to the learning rate over this grid"
-        else:
-            robust, fragile = ("LSTM", "RNN") if lstm_mean > rnn_mean else ("RNN", "LSTM")
-            out["lr-sentence"] = (f"The {robust} is the less sensitive of the two: averaged over the whole grid it reaches "
-                                  f"{max(rnn_mean, lstm_mean):.2f} against {min(rnn_mean, lstm_mean):.2f} for the {fragile}")
+    # Budget: where unsolved runs stopped. Censored at the full budget means more steps might have changed the verdict.
+    unsolved = best[~best["solved"]]
+    at_budget = unsolved[unsolved["stop_reason"] == "budget"]
+    out["censor-sentence"] = (
+        f"Of the {len(unsolved)} reported runs that did not solve their length, {int((unsolved['stop_reason'] == 'at chance').sum())} "
+        f"gave up at chance and {len(at_budget)} ran out of budget"
+        + (" while learning (" + ", ".join(f"{v} at $T={int(T)}$: {n}" for (v, T), n in
+                                            at_budget.groupby(["variant", "T"]).size().items()) + ")"
+           if len(at_budget) else ""))
+
+    # The lr grid as a whole (the heatmap): how sensitive each model is.
+    for variant in variants:
+        grid = comparison[comparison["variant"] == variant]
+        out[f"{VARIANT_SLUGS[variant]}-lr-grid-mean"] = f"{grid[ACC].mean():.2f}"
+        share = grid.groupby("lr")["solved"].mean()
+        out[f"{VARIANT_SLUGS[variant]}-lr-solved-share"] = ", ".join(f"{lr:g}: {_pct(s)}" for lr, s in share.items())
+    shared_T = sorted(set(comparison[comparison["variant"] == "RNN"]["T"]) & set(comparison[comparison["variant"] == "LSTM"]["T"]))
+    if shared_T:
+        means = comparison[comparison["T"].isin(shared_T)].groupby("variant")[ACC].mean()
+        out["lr-sentence"] = (f"Averaged over every learning rate and seed at the lengths both ran "
+                              f"($T={', '.join(map(str, shared_T))}$), the LSTM reaches {means.get('LSTM', float('nan')):.2f} "
+                              f"and the RNN {means.get('RNN', float('nan')):.2f}")
 
     found = gradient_flow_frame(runs)
     if found is not None:
@@ -149,15 +185,24 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
             norms = init[variant]
             out[f"{VARIANT_SLUGS[variant]}-gradflow-ratio"] = f"{norms.iloc[-1] / norms.iloc[0]:,.0f}"  # last step / first
 
+    out.update(_ablation_numbers(runs))
+    out.update(_check_numbers(runs, best))
+    return out
+
+
+def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
+    out: dict[str, object] = {}
     ablation = runs[runs["group"] == "ablation_forget_bias"] if "group" in runs else runs.iloc[0:0]
     if not ablation.empty:
         short, long = int(ablation["T"].min()), int(ablation["T"].max())
         out["fb-short-T"], out["fb-long-T"] = short, long
+        out["fb-lr"] = _lr(float(ablation["lr"].mode()[0]))
         for (init, T), group in ablation.groupby([ablation["forget_bias"].map(_init_name), "T"]):
-            reached = group["steps_to_target"].dropna()
+            reached = group[group[ACC] >= SOLVED]["steps_to_target"].dropna()
             for span in [name for name, length in (("short", short), ("long", long)) if T == length]:
                 out[f"fb-{init}-acc-{span}"] = f"{group[ACC].mean():.3f}"
-                out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}" if len(reached) == len(group) else "never"
+                out[f"fb-{init}-solved-{span}"] = f"{int((group[ACC] >= SOLVED).sum())} of {len(group)}"
+                out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}" if len(reached) == len(group) else "never" if reached.empty else f"{int(reached.median()):,} (solved runs)"
     if {"fb-chrono-acc-long", "fb-1-acc-long", "fb-0-acc-long"} <= set(out):
         accs = {init: float(out[f"fb-{init}-acc-long"]) for init in ("0", "1", "chrono")}
         winner = max(accs, key=accs.get)
@@ -165,14 +210,13 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
         if max(accs.values()) - min(accs.values()) < 0.05:
             out["fb-sentence"] = f"At $T={out['fb-long-T']}$ the three initialisations end within 0.05 of each other"
         else:
-            out["fb-sentence"] = (f"At $T={out['fb-long-T']}$ the initialisation decides the outcome: {name[winner]} "
-                                  f"ends highest")
+            out["fb-sentence"] = (f"At $T={out['fb-long-T']}$ and learning rate {out['fb-lr']} the initialisation decides "
+                                  f"the outcome: {name[winner]} ends highest")
     encoding = runs[runs["group"] == "ablation_encoding"] if "group" in runs else runs.iloc[0:0]
     if not encoding.empty:
         long = int(encoding["T"].max())
         out["enc-long-T"] = long
-        for (model, enc), group in encoding[encoding["T"] == long].groupby(["model", "input_encoding"]):
-            out[f"enc-{model}-{enc}-acc-long"] = f"{group[ACC].mean():.3f}"
+        out["enc-lr"] = _lr(float(encoding["lr"].mode()[0]))
         lengths = sorted(int(t) for t in encoding["T"].unique())
         means = encoding.groupby(["model", "input_encoding", "T"])[ACC].mean()
         parts = []
@@ -183,15 +227,44 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
                 parts.append(f"the {MODEL_LABELS[model]} reaches {onehot} with one-hot and {scalar} with scalar input")
         out["enc-sentence"] = f"at $T = {'/'.join(map(str, lengths))}$, " + "; ".join(parts)
         gaps = (means.xs("onehot", level=1) - means.xs("scalar", level=1)).dropna()
+        seeds = int(encoding.groupby(["model", "input_encoding", "T"]).size().max())
         if (gaps >= -0.02).all():
-            out["enc-verdict"] = "one-hot input is never worse"
+            out["enc-verdict"] = f"one-hot input is never worse (within 0.02) in these cells of {seeds} seeds"
         elif gaps.min() >= -0.1 and gaps.max() >= 0.2:
             out["enc-verdict"] = (f"one-hot input is far ahead where the two differ most (by {gaps.max():.2f}) and "
                                   f"at most {-gaps.min():.2f} behind elsewhere")
         else:
-            out["enc-verdict"] = ("neither encoding wins everywhere: with two seeds per cell, single runs that stall "
+            out["enc-verdict"] = (f"neither encoding wins everywhere: with {seeds} seeds per cell, single runs that stall "
                                   "decide the averages")
     return out
+
+
+def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame) -> dict[str, object]:
+    """The give-up check: the LSTM (b_f = 1) at one length for the template's 10,000 steps without give-up, against
+    the same seeds in the study (identical runs up to where the study's stopped)."""
+    check = runs[runs["group"] == CHECK_GROUP] if "group" in runs else runs.iloc[0:0]
+    if check.empty:
+        return {"check-sentence": "The give-up check (sweeps/check\\_give\\_up.yaml) was not run for these records"}
+    T = int(check["T"].iloc[0])
+    steps = int(check["step_budget"].max())
+    study = best[(best["variant"] == "LSTM") & (best["T"] == T)]
+    parts = []
+    for lr, group in check.groupby("lr"):
+        solved = group[group[ACC] >= SOLVED]
+        when = f" (at steps {', '.join(f'{int(s):,}' for s in sorted(solved['steps_to_target']))})" if len(solved) else ""
+        chosen = " (the rate cross-fitting chose most often)" if len(study) and lr == study["lr_chosen"].mode()[0] else ""
+        parts.append(f"at learning rate {lr:g}{chosen}, {len(solved)} of {len(group)} seeds solve within {steps:,} steps{when}")
+    gave_up = comparison_runs(runs)
+    gave_up = gave_up[(gave_up["variant"] == "LSTM") & (gave_up["T"] == T) & (gave_up["stop_reason"] == "at chance")]
+    keys = ["lr", "seed"]
+    matched = gave_up.merge(check[keys + [ACC]], on=keys, suffixes=("", "_check"))
+    rescued = int((matched[ACC + "_check"] >= SOLVED).sum())
+    return {
+        "check-T": T, "check-steps": f"{steps:,}",
+        "check-sentence": "; ".join(parts),
+        "check-verdict": (f"of the {len(matched)} study runs at $T={T}$ that gave up at chance, {rescued} went on to solve "
+                          f"when continued to {steps:,} steps without give-up"),
+    }
 
 
 def write_macros(results: dict[str, object], path: str | Path) -> Path:
@@ -210,10 +283,12 @@ def write_macros(results: dict[str, object], path: str | Path) -> Path:
 
 
 def comparison_table(runs: pd.DataFrame, path: str | Path) -> Path | None:
-    """Booktabs table: per T and variant, mean +- std accuracy at the best lr, that lr, median steps to 99%."""
-    best = best_lr_runs(comparison_runs(runs))
+    """Booktabs table: per T and variant, runs solved of reported (Wilson 95% interval), mean final accuracy, the
+    cross-fitted learning rates, median steps to 99% of the solved runs."""
+    best = reported_runs(runs)
     if best.empty:
         return None
+    rates = solve_rates(best).set_index(["variant", "T"])
     variants = [v for v in VARIANT_ORDER if v in set(best["variant"])]
     rows = []
     for T in sorted(best["T"].unique()):
@@ -221,23 +296,23 @@ def comparison_table(runs: pd.DataFrame, path: str | Path) -> Path | None:
         for variant in variants:
             runs_v = best[(best["variant"] == variant) & (best["T"] == T)]
             if runs_v.empty:
-                cells += ["--"] * 3
+                cells += ["--"] * 4
                 continue
-            acc = runs_v[ACC]
-            std = acc.std() if len(acc) > 1 else 0.0
-            steps = runs_v["steps_to_target"].dropna()
-            reached = f"{int(steps.median()):,}" if len(steps) * 3 >= 2 * len(runs_v) else "--"
-            cells += [f"{acc.mean():.2f} $\\pm$ {std:.2f}", f"{runs_v['lr'].iloc[0]:.0e}".replace("e-0", "e-"), reached]
+            rate = rates.loc[(variant, T)]
+            steps = runs_v[runs_v["solved"]]["steps_to_target"].dropna()
+            lrs = "/".join(f"{lr:.0e}".replace("e-0", "e-") for lr in sorted(set(runs_v["lr_chosen"])))
+            cells += [f"{int(rate['solved'])}/{int(rate['runs'])} [{rate['low']:.2f}, {rate['high']:.2f}]",
+                      f"{runs_v[ACC].mean():.2f}", lrs, f"{int(steps.median()):,}" if len(steps) else "--"]
         rows.append(" & ".join(cells) + r" \\")
-    header = " & ".join(rf"\multicolumn{{3}}{{c}}{{{v}}}" for v in variants)
-    rules = "".join(rf"\cmidrule(lr){{{2 + 3 * k}-{4 + 3 * k}}}" for k in range(len(variants)))
+    header = " & ".join(rf"\multicolumn{{4}}{{c}}{{{v}}}" for v in variants)
+    rules = "".join(rf"\cmidrule(lr){{{2 + 4 * k}-{5 + 4 * k}}}" for k in range(len(variants)))
     text = "\n".join([
         "% Generated by analysis/figures.py. Do not edit.",
-        r"\begin{tabular}{r" + "rrr" * len(variants) + "}",
+        r"\begin{tabular}{r" + "lrlr" * len(variants) + "}",
         r"\toprule",
         rf" & {header} \\",
         rules,
-        r"$T$" + r" & accuracy & lr & steps" * len(variants) + r" \\",
+        r"$T$" + r" & solved & acc. & lr & steps" * len(variants) + r" \\",
         r"\midrule",
         *rows,
         r"\bottomrule",

@@ -9,8 +9,13 @@ Plain lines (for logs of sweep workers and CI) come at most every ``every_s`` se
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+
+# Seconds that the study's stages after the sweeps are expected to take (set by experiments/study.py), so that the
+# sweep pool's lines can say when the whole study will finish.
+STUDY_AFTER_ENV = "STUDY_AFTER_S"
 
 
 class Progress:
@@ -35,3 +40,121 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class RemainingTime:
+    """Time left for a pool of ``workers`` running jobs of known relative cost (``expected_cost``), learnt from the
+    jobs that finished: worker-seconds per unit of cost, times the cost left (queued jobs in full, running jobs less
+    what their time so far has paid for), over the workers. ``prior_s_per_cost`` seeds the rate before any job has
+    finished; the estimate is "rough" until ``settled`` jobs have."""
+
+    def __init__(self, workers: int, prior_s_per_cost: float | None = None, settled: int = 5) -> None:
+        self.workers, self.prior, self.settled = max(1, workers), prior_s_per_cost, settled
+        self.cost_done = self.seconds_done = 0.0
+        self.jobs_done = 0
+
+    def finished(self, cost: float, seconds: float) -> None:
+        self.cost_done += cost
+        self.seconds_done += seconds
+        self.jobs_done += 1
+
+    @property
+    def rate(self) -> float | None:
+        """Worker-seconds per unit of cost."""
+        if self.cost_done > 0:
+            return self.seconds_done / self.cost_done
+        return self.prior
+
+    @property
+    def rough(self) -> bool:
+        return self.jobs_done < self.settled
+
+    def seconds_left(self, queued_costs: list[float], running: list[tuple[float, float]]) -> float | None:
+        """``running``: (cost, seconds it has run so far) of each running job."""
+        if self.rate is None:
+            return None
+        work = self.rate * sum(queued_costs)
+        work += sum(max(self.rate * cost - ran, 0.0) for cost, ran in running)
+        return work / min(self.workers, max(1, len(queued_costs) + len(running)))
+
+
+def minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+class PoolProgress:
+    """The local sweep pool's running account: one line per finished run with done/total over all sweeps, reused
+    and skipped runs, the time left, and a tally of outcomes for the run's sweep (solved / gave up / ran the budget
+    / failed), so a sweep going wrong shows early. Plain lines: they go to logs and CI as they are."""
+
+    OUTCOMES = {"solved": "solved", "at chance": "gave up", "budget": "budget"}
+
+    def __init__(self, plans: list, jobs: list, workers: int, out=sys.stderr) -> None:
+        self.plans, self.out = plans, out
+        self.started = time.monotonic()
+        self.queued = {id(job): job.cost for job in jobs}
+        self.running: dict[int, object] = {}
+        self.remaining = RemainingTime(workers)
+        self.tally = {plan.name: {} for plan in plans}
+        self.counts = {"done": 0, "reused": 0, "failed": 0}
+        self.failures: list[str] = []
+        self.total = sum(plan.previous for plan in plans) + len(jobs)
+        self.study_after_s = float(os.environ.get(STUDY_AFTER_ENV, "nan"))
+
+    def count(self, key: str) -> int:
+        return self.counts[key]
+
+    def started_job(self, job) -> None:
+        self.queued.pop(id(job), None)
+        self.running[id(job)] = job
+
+    def add_jobs(self, jobs: list) -> None:
+        """Open-ended sweeps propose runs as they go: the total grows with them."""
+        self.total += len(jobs)
+        self.queued.update({id(job): job.cost for job in jobs})
+
+    def finished(self, job, status: str, summary: dict | None, reused: bool = False) -> None:
+        self.queued.pop(id(job), None)
+        self.running.pop(id(job), None)
+        failed = status.startswith("FAILED")
+        key = "failed" if failed else "reused" if reused else "done"
+        self.counts[key] += 1
+        if key == "done":
+            self.remaining.finished(job.cost, time.monotonic() - job.started)
+        outcome = "failed" if failed else self.OUTCOMES.get((summary or {}).get("stop_reason"), "ok")
+        tally = self.tally[job.sweep.name]
+        tally[outcome] = tally.get(outcome, 0) + 1
+        now = time.monotonic()
+        left = self.remaining.seconds_left(list(self.queued.values()),
+                                           [(j.cost, now - j.started) for j in self.running.values()])
+        finished = sum(self.counts.values()) + sum(plan.previous for plan in self.plans)
+        label = " ".join(f"{k}={v}" for k, v in job.params.items() if k in job.sweep.varied)
+        took = "" if reused or job.started == 0 else f" in {time.monotonic() - job.started:.0f} s"
+        if failed:
+            self.failures.append(f"{job.sweep.name} {label}: {status}")
+        sweep_total = job.sweep.total()
+        sweep_done = job.sweep.previous + sum(tally.values())
+        print(f"[{finished}/{self.total} runs ({self.counts['reused']} reused, {self.counts['failed']} failed) | "
+              f"{minutes(now - self.started)}, {'~' if self.remaining.rough else ''}{minutes(left)} left"
+              f"{' (rough)' if self.remaining.rough else ''}{self._study_left(left)}] {job.sweep.name} {label}: {status}{took} | "
+              f"{job.sweep.name} {sweep_done}/{sweep_total if sweep_total is not None else '?'}: "
+              + ", ".join(f"{n} {k}" for k, n in sorted(tally.items())), file=self.out, flush=True)
+
+    def _study_left(self, left: float | None) -> str:
+        if left is None or self.study_after_s != self.study_after_s:  # NaN: not inside a study
+            return ""
+        return f"; study ~{minutes(left + self.study_after_s)} left"
+
+    def close(self, skipped: int) -> dict:
+        for plan in self.plans:
+            tally = self.tally[plan.name]
+            print(f"sweep {plan.name}: " + (", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "nothing to do")
+                  + f"; {plan.previous} complete before", file=self.out)
+        print(f"sweeps: {self.counts['done']} done, {skipped} skipped (complete before), {self.counts['failed']} failed, "
+              f"{self.counts['reused']} reused (the same run in another sweep), in "
+              f"{minutes(time.monotonic() - self.started)}", file=self.out)
+        for line in self.failures:
+            print(f"  failed: {line}", file=self.out)
+        return {**self.counts, "skipped": skipped}

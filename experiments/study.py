@@ -13,6 +13,7 @@ stopped. The end prints how long each stage took and where the report, figures a
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 from experiments.cli import UsageError, arg, parse_args, run_main
 from experiments.gan import Args as GanArgs
 from experiments.gan import run_name as gan_run_name
+from experiments.progress import STUDY_AFTER_ENV, minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,22 +38,26 @@ class Profile:
 
 PROFILES = {
     "cpu": Profile(
-        sweeps=["sweeps/length.yaml", "sweeps/length_chrono.yaml", "sweeps/lr.yaml", "sweeps/ablation_forget_bias.yaml",
+        sweeps=["sweeps/length_rnn.yaml", "sweeps/length_rnn_boundary.yaml", "sweeps/length_lstm.yaml",
+                "sweeps/length_lstm_boundary.yaml", "sweeps/length_chrono.yaml", "sweeps/ablation_forget_bias.yaml",
                 "sweeps/ablation_encoding.yaml"],
         gan=["--epochs=15"],
     ),
     "gpu": Profile(
-        sweeps=["sweeps/gpu/length.yaml", "sweeps/gpu/length_chrono.yaml", "sweeps/gpu/lr.yaml", "sweeps/gpu/ablation_forget_bias.yaml",
-                "sweeps/gpu/ablation_encoding.yaml", "sweeps/gpu/frontier.yaml"],
+        sweeps=["sweeps/gpu/length_rnn.yaml", "sweeps/gpu/length_lstm.yaml", "sweeps/gpu/length_chrono.yaml",
+                "sweeps/gpu/ablation_forget_bias.yaml", "sweeps/gpu/ablation_encoding.yaml", "sweeps/gpu/frontier.yaml",
+                "sweeps/check_give_up.yaml"],
         gan=["--epochs=200"],
     ),
     "tiny": Profile(
-        sweeps=["sweeps/tiny/length.yaml", "sweeps/tiny/length_chrono.yaml", "sweeps/tiny/lr.yaml", "sweeps/tiny/ablation_forget_bias.yaml",
-                "sweeps/tiny/ablation_encoding.yaml"],
+        sweeps=["sweeps/tiny/length_rnn.yaml", "sweeps/tiny/length_lstm.yaml", "sweeps/tiny/length_chrono.yaml",
+                "sweeps/tiny/ablation_forget_bias.yaml", "sweeps/tiny/ablation_encoding.yaml"],
         classifier=["--epochs=1", "--subset=4000"],
         gan=["--epochs=2", "--subset=1024", "--metric_samples=500"],
     ),
 }
+# The reference study's stage times (minutes), the prior for a stage's time left before it starts.
+PROVENANCE = ROOT / "results" / "provenance.json"
 
 
 @dataclass
@@ -71,9 +77,9 @@ def stage_commands(args: Args) -> list[tuple[str, list[str]]]:
     profile = PROFILES[args.profile]
     python = sys.executable
     stages = []
-    for sweep in profile.sweeps:
-        flags = [f"--sweep={sweep}", f"--backend={args.backend}", f"--out={args.out}"]
-        stages.append((f"sweep {Path(sweep).stem}", [python, "-m", "experiments.sweep", *flags, *([f"--workers={args.workers}"] if args.workers else [])]))
+    # One pool over all the profile's sweeps: no core idles at the tail of one sweep while the next waits.
+    flags = [f"--sweep={','.join(profile.sweeps)}", f"--backend={args.backend}", f"--out={args.out}"]
+    stages.append(("sweeps", [python, "-m", "experiments.sweep", *flags, *([f"--workers={args.workers}"] if args.workers else [])]))
     stages.append(("MNIST classifier", [python, "-m", "experiments.mnist_classifier", f"--out={args.out}", *profile.classifier]))
     stages.append(("GAN", [python, "-m", "experiments.gan", f"--out={args.out}", *profile.gan]))
     stages.append(("figures", [python, "-m", "analysis.figures", f"--runs={args.out}", f"--out={args.figures}"]))
@@ -90,21 +96,40 @@ def gan_done(args: Args) -> bool:
     return (Path(args.out) / gan_run_name(gan_args) / "record.json").exists()
 
 
+def reference_minutes(profile: str, labels: list[str]) -> dict[str, float]:
+    """Each stage's minutes in the committed reference study of this profile (results/provenance.json), the prior
+    for the time a stage will take; {} when there is none (another profile, or no reference yet)."""
+    try:
+        study = json.loads(PROVENANCE.read_text()).get("study", {})
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if study.get("profile") != profile:
+        return {}
+    return {label: float(minutes) for label, minutes in study.get("stage_minutes", {}).items() if label in labels}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
     if args.profile not in PROFILES:
         raise UsageError(f"--profile={args.profile} is not one of {', '.join(PROFILES)}")
     stages = stage_commands(args)
+    prior = reference_minutes(args.profile, [label for label, _ in stages])
     timings: list[tuple[str, float, str]] = []
     started = time.monotonic()
     for n, (label, command) in enumerate(stages, 1):
-        print(f"\n[study {n}/{len(stages)}] {label}: {shlex.join(command[1:])}", file=sys.stderr, flush=True)
+        after = sum(prior.get(later, 0.0) for later, _ in stages[n:]) * 60  # the stages after this one, in seconds
+        left = after + prior.get(label, 0.0) * 60
+        eta = f", ~{minutes(left)} left by the reference study's stage times" if prior else ""
+        print(f"\n[study {n}/{len(stages)}] {label} | {minutes(time.monotonic() - started)} so far{eta}: "
+              f"{shlex.join(command[1:])}", file=sys.stderr, flush=True)
         if label == "GAN" and gan_done(args):
             print("  done before: the GAN run has its record", file=sys.stderr)
             timings.append((label, 0.0, "done before"))
             continue
         tic = time.monotonic()
-        result = subprocess.run(command, cwd=ROOT)
+        # The sweep pool adds this to its own time left, so its progress lines speak for the whole study.
+        env = {**os.environ, STUDY_AFTER_ENV: f"{after:.0f}"} if prior else None
+        result = subprocess.run(command, cwd=ROOT, env=env)
         timings.append((label, time.monotonic() - tic, "ok" if result.returncode == 0 else f"exit {result.returncode}"))
         if result.returncode != 0:
             _print_timings(timings, started)

@@ -213,22 +213,65 @@ def adopt(source: Path, folder: Path, group: str) -> dict:
 
 @dataclass
 class Job:
-    index: int
+    sweep: "SweepPlan"
     params: dict
-    command: list[str]
-    log: Path
-    process: subprocess.Popen
-    slot: int
-    started: float
-    run: object = None  # the sweeps.SweepRun this job carries out
+    identity: str | None
+    cost: float
+    proposal: object  # the sweeps.SweepRun this job carries out
+    process: subprocess.Popen | None = None
+    log: Path | None = None
+    slot: int = -1
+    started: float = 0.0
 
 
-def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> dict:
-    """Run the sweep in ``workers`` local processes; returns counts of done, skipped and failed runs."""
+@dataclass
+class SweepPlan:
+    """One sweep's part of the pool: where its records go, what it proposes, and its running tally."""
+
+    config: dict
+    folder: Path
+    names: list[str]  # the swept parameters
+    varied: list[str]  # those with several values, shown in progress lines
+    previous: int  # runs complete before this pool started
+    history: list  # sweeps.SweepRun of every run proposed so far (the engine's memory, for bayes)
+    queue: list | None  # grid: every run left, costliest first; else None (proposed one at a time)
+    extra: dict  # flags the runner needs that the sweep does not set (out, group)
+    cap: float
+    proposed: int = 0
+    started: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.config["name"]
+
+    def next_proposal(self):
+        """The next run: from the grid's queue, else from the sweep engine given the results so far."""
+        import sweeps
+
+        if self.previous + self.proposed >= self.cap:
+            return None
+        if self.queue is not None:
+            proposal = self.queue.pop(0) if self.queue else None
+        else:
+            proposal = sweeps.next_run(self.config, self.history)
+            if proposal is not None:
+                proposal.state = sweeps.RunState.running
+                self.history.append(proposal)
+        self.proposed += proposal is not None
+        return proposal
+
+    def total(self) -> int | None:
+        """Runs this sweep will have when done (None for an open-ended random or bayes sweep without run_cap)."""
+        if self.queue is not None:
+            return min(self.previous + self.proposed + len(self.queue), self.cap)
+        return None if math.isinf(self.cap) else int(self.cap)
+
+
+def plan_sweep(config: dict, out: Path) -> SweepPlan:
+    """A sweep's plan: its completed runs (resume), its grid queue, the flags that file its records."""
     import sweeps
 
-    name = config["name"]
-    folder = out / name
+    folder = out / config["name"]
     names = list(config.get("parameters", {}))
     previous = completed_runs(folder, names)
     history = [
@@ -238,102 +281,170 @@ def run_local(config: dict, out: Path, workers: int, dry_run: bool = False) -> d
         )
         for run in previous
     ]
-    cap = config.get("run_cap", math.inf)
-    varied = [k for k, spec in config.get("parameters", {}).items() if "value" not in spec]  # shown in progress
+    extra = {k: v for k, v in {"out": str(folder), "group": config["name"]}.items() if k not in names}
+    varied = [k for k, spec in config.get("parameters", {}).items() if "value" not in spec]
+    queue = _grid_queue(config, history) if config["method"] == "grid" else None
+    return SweepPlan(config, folder, names, varied, len(previous), history, queue, extra,
+                     config.get("run_cap", math.inf))
+
+
+def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool = False) -> dict:
+    """Run one or several sweeps in one pool of ``workers`` local processes; returns counts of planned, done,
+    reused, skipped and failed runs over all of them.
+
+    One pool over all the sweeps keeps every worker busy to the end: grid runs of all sweeps start costliest first,
+    and open-ended (random, bayes) sweeps are asked for runs as workers free up. A run that several sweeps ask for
+    (same configuration but where it is filed) trains once; the others copy its record when it is done."""
+    import sweeps
+
+    from experiments.progress import PoolProgress
+
+    plans = [plan_sweep(config, out) for config in ([configs] if isinstance(configs, dict) else configs)]
     gpus = _visible_gpus()
     threads = max(1, (os.cpu_count() or 1) // workers)
-    extra = {"out": str(folder), "group": name}
-    extra = {k: v for k, v in extra.items() if k not in names}
     interpreter = sys.executable
+    elsewhere: dict[str, Path] = {}
+    for plan in plans:
+        elsewhere.update({k: v for k, v in finished_elsewhere(out, plan.folder).items() if k not in elsewhere})
+    grid = sorted(
+        ((plan, proposal) for plan in plans for proposal in _drain(plan)), key=lambda item: -_cost(item[0], item[1])
+    )
+    jobs = [_job(plan, proposal) for plan, proposal in grid]
 
-    queue = _grid_queue(config, history) if config["method"] == "grid" else None
-    module_name = runner_module(config)
-    elsewhere = finished_elsewhere(out, folder)
+    tally = None
 
-    def reusable(params: dict) -> Path | None:
-        """Another sweep's record of exactly this run, if there is one."""
-        identity = run_identity(module_name, params)
-        return elsewhere.get(identity) if identity is not None else None
+    def more_jobs() -> list[Job]:
+        """Open-ended sweeps: one proposal each, when the grid queue has run dry."""
+        new = [_job(plan, p) for plan in plans if plan.queue is None and (p := plan.next_proposal()) is not None]
+        if tally is not None:
+            tally.add_jobs(new)
+        return new
 
-    def next_proposal():
-        """The next run to start: from the grid's queue, else from the sweep engine given the results so far."""
-        if queue is not None:
-            return queue.pop(0) if queue else None
-        proposal = sweeps.next_run(config, history)
-        if proposal is not None:
-            proposal.state = sweeps.RunState.running
-            history.append(proposal)
-        return proposal
-
+    skipped = sum(plan.previous for plan in plans)
     if dry_run:
-        planned = []
-        while len(planned) + len(previous) < cap and (proposal := next_proposal()) is not None:
-            planned.append(_params(proposal))
-        reused = 0
-        for params in planned:
-            if (source := reusable(params)) is not None:
+        pending, reused, planned = list(jobs), 0, 0
+        while pending or (pending := more_jobs()):
+            job = pending.pop(0)
+            job.proposal.state = sweeps.RunState.finished
+            source = elsewhere.get(job.identity) if job.identity else None
+            if source is not None:
                 print(f"# reuse {source}")
                 reused += 1
             else:
-                print(shlex.join(run_command(config, params, interpreter, extra)))
-        print(f"sweep {name}: {len(planned) - reused} runs to do, {reused} to reuse from other sweeps, "
-              f"{len(previous)} already complete under {folder}")
-        return {"planned": len(planned) - reused, "reused": reused, "skipped": len(previous), "done": 0, "failed": 0}
+                print(shlex.join(run_command(job.sweep.config, job.params, interpreter, job.sweep.extra)))
+                planned += 1
+                if job.identity:
+                    elsewhere[job.identity] = job.sweep.folder / "(this pool)"
+        for plan in plans:
+            print(f"sweep {plan.name}: {plan.proposed} runs planned, {plan.previous} already complete under {plan.folder}")
+        print(f"{planned} runs to do, {reused} to reuse, {skipped} already complete")
+        return {"planned": planned, "reused": reused, "skipped": skipped, "done": 0, "failed": 0}
 
-    (folder / "logs").mkdir(parents=True, exist_ok=True)
-    print(f"sweep {name}: {config['method']} over {', '.join(names)}; {len(previous)} runs already complete, "
-          f"{workers} workers{' on GPUs ' + ','.join(gpus) if gpus else f' x {threads} threads'}; logs in {folder}/logs",
+    for plan in plans:
+        (plan.folder / "logs").mkdir(parents=True, exist_ok=True)
+    names = ", ".join(plan.name for plan in plans)
+    print(f"sweeps {names}: {len(jobs)} grid runs to do, {skipped} already complete; {workers} workers"
+          f"{' on GPUs ' + ','.join(gpus) if gpus else f' x {threads} threads'}; logs in <sweep>/logs",
           file=sys.stderr)
+    tally = PoolProgress(plans, jobs, workers)
     running: list[Job] = []
-    done = failed = reused = 0
-    failures: list[str] = []
-    exhausted, index, started = False, len(previous), time.monotonic()
+    waiting: dict[str, list[Job]] = {}  # identity -> jobs that wait for the same run, being trained by another
+    trained: dict[str, Path] = {}  # identity -> folder of the run this pool trained
     try:
         while True:
-            while not exhausted and len(running) < workers and index < cap:
-                proposal = next_proposal()
-                if proposal is None:
-                    exhausted = True
-                    break
-                params = _params(proposal)
-                index += 1
-                if (source := reusable(params)) is not None:
-                    proposal.state = sweeps.RunState.finished
-                    proposal.summary_metrics = adopt(source, folder, name)
-                    reused += 1
-                    print(f"[{name}] {_label(params, varied)}: reused {source.parent}", file=sys.stderr, flush=True)
-                    continue
-                free = sorted(set(range(workers)) - {job.slot for job in running})[0]
-                running.append(_start(config, params, interpreter, extra, folder, index - 1, free, gpus, threads))
-                running[-1].run = proposal
+            while len(running) < workers and (jobs or (jobs := more_jobs())):
+                job = jobs.pop(0)
+                source = elsewhere.get(job.identity) if job.identity else None
+                if source is None and job.identity in trained:
+                    source = _record_path(trained[job.identity])
+                if source is not None:
+                    _adopt_job(job, source, tally)
+                elif job.identity is not None and any(j.identity == job.identity for j in running):
+                    waiting.setdefault(job.identity, []).append(job)
+                else:
+                    running.append(_start(job, interpreter, sorted(set(range(workers)) - {j.slot for j in running})[0],
+                                          gpus, threads))
+                    tally.started_job(job)
             if not running:
                 break
             time.sleep(0.2)
             for job in [j for j in running if j.process.poll() is not None]:
                 running.remove(job)
                 ok = job.process.returncode == 0
-                job.run.state = sweeps.RunState.finished if ok else sweeps.RunState.failed
-                job.run.summary_metrics = _summary_of(folder, job.params, names) if ok else {}
-                done, failed = done + ok, failed + (not ok)
-                label = _label(job.params, varied)
-                elapsed = time.monotonic() - started
-                status = "ok" if ok else f"FAILED (exit {job.process.returncode}, log {job.log})"
-                print(f"[{name} {done + failed} run{'s' if done + failed > 1 else ''}, {elapsed:.0f} s] {label}: "
-                      f"{status} in {time.monotonic() - job.started:.0f} s", file=sys.stderr, flush=True)
-                if not ok:
-                    failures.append(f"{label}: {_last_line(job.log)} (log {job.log})")
+                job.proposal.state = sweeps.RunState.finished if ok else sweeps.RunState.failed
+                record = _own_record(job) if ok else None
+                job.proposal.summary_metrics = record["summary"] if record else {}
+                status = "ok" if ok else f"FAILED (exit {job.process.returncode}: {_last_line(job.log)}; log {job.log})"
+                tally.finished(job, status, record["summary"] if record else None)
+                for twin in waiting.pop(job.identity, []) if job.identity else []:
+                    if ok and record is not None:
+                        trained[job.identity] = Path(record["run_dir"])
+                        _adopt_job(twin, _record_path(Path(record["run_dir"])), tally)
+                    else:
+                        tally.finished(twin, "FAILED (the same run in another sweep failed)", None)
+                if ok and record is not None and job.identity:
+                    trained[job.identity] = Path(record["run_dir"])
     except KeyboardInterrupt:
         for job in running:
             job.process.send_signal(signal.SIGINT)
         for job in running:
             job.process.wait()
-        print(f"sweep {name} interrupted: {done} done, {len(running)} stopped (rerun to resume)", file=sys.stderr)
+        print(f"interrupted: {tally.count('done')} done, {len(running)} stopped (rerun to resume)", file=sys.stderr)
         raise
-    print(f"sweep {name}: {done} done, {len(previous)} skipped (complete before), {failed} failed, "
-          f"{reused} reused (the same run in another sweep), in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    for line in failures:
-        print(f"  failed: {line}", file=sys.stderr)
-    return {"done": done, "reused": reused, "skipped": len(previous), "failed": failed}
+    return tally.close(skipped)
+
+
+def _drain(plan: SweepPlan) -> list:
+    """Every proposal of a grid sweep (its queue), nothing for an open-ended one."""
+    if plan.queue is None:
+        return []
+    proposals = []
+    while (proposal := plan.next_proposal()) is not None:
+        proposals.append(proposal)
+    return proposals
+
+
+def _cost(plan: SweepPlan, proposal) -> float:
+    cost = getattr(importlib.import_module(runner_module(plan.config)), "expected_cost", None)
+    return cost(_params(proposal)) if cost is not None else 1.0
+
+
+def _job(plan: SweepPlan, proposal) -> Job:
+    params = _params(proposal)
+    return Job(plan, params, run_identity(runner_module(plan.config), params), _cost(plan, proposal), proposal)
+
+
+def _record_path(run_dir: Path) -> Path:
+    from analysis.runs import RECORD
+
+    return run_dir / RECORD
+
+
+def _adopt_job(job: Job, source: Path, tally: "PoolProgress") -> None:
+    import sweeps
+
+    job.proposal.state = sweeps.RunState.finished
+    job.proposal.summary_metrics = adopt(source, job.sweep.folder, job.sweep.name)
+    tally.finished(job, f"reused {source.parent}", job.proposal.summary_metrics, reused=True)
+
+
+def _own_record(job: Job) -> dict | None:
+    """The record the job's run wrote: the runner names it on its last line (``... -> <path>``); failing that, the
+    record in the sweep's folder with the job's configuration (a scan of the folder, so only as a fallback)."""
+    from analysis.runs import RECORD, RunsError, local_records, read_record
+
+    text = job.log.read_text(errors="replace") if job.log else ""
+    for line in reversed(text.splitlines()):
+        if " -> " in line and line.rstrip().endswith(RECORD):
+            path = Path(line.rsplit(" -> ", 1)[1].strip())
+            try:
+                return {**read_record(path), "run_dir": str(path.parent)}
+            except RunsError:
+                return None
+    for record in local_records(job.sweep.folder) if job.sweep.folder.is_dir() else []:
+        if {k: record["config"].get(k) for k in job.params} == job.params:
+            return record
+    return None
 
 
 def _label(params: dict, varied: list[str]) -> str:
@@ -361,27 +472,22 @@ def _grid_queue(config: dict, history: list) -> list:
     return queue
 
 
-def _start(config, params, interpreter, extra, folder, index, slot, gpus, threads) -> Job:
-    command = run_command(config, params, interpreter, extra)
+def _start(job: Job, interpreter: str, slot: int, gpus: list[str], threads: int) -> Job:
+    command = run_command(job.sweep.config, job.params, interpreter, job.sweep.extra)
     env = {**os.environ, "WANDB_SILENT": "true"}
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
     else:
         env["OMP_NUM_THREADS"] = str(threads)
-    log = folder / "logs" / f"run-{index:04d}.log"
-    handle = open(log, "w")
-    handle.write(shlex.join(command) + "\n")
-    handle.flush()
-    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
-    handle.close()
-    return Job(index, params, command, log, process, slot, time.monotonic())
-
-
-def _summary_of(folder: Path, params: dict, names: list[str]) -> dict:
-    for run in completed_runs(folder, names):
-        if run["params"] == params:
-            return run["summary"]
-    return {}
+    job.log = job.sweep.folder / "logs" / f"run-{job.sweep.previous + job.sweep.started:04d}.log"
+    job.sweep.started += 1
+    with open(job.log, "w") as handle:
+        handle.write(shlex.join(command) + "\n")
+        handle.flush()
+        job.process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                       stdin=subprocess.DEVNULL)
+    job.slot, job.started = slot, time.monotonic()
+    return job
 
 
 def _last_line(log: Path) -> str:
@@ -454,7 +560,7 @@ def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, 
 
 @dataclass
 class Args:
-    sweep: str = arg("", "sweep YAML to run (sweeps/*.yaml)")
+    sweep: str = arg("", "sweep YAML to run (sweeps/*.yaml); several, comma-separated, run in one pool")
     join: str = arg("", "entity/project/id of an existing W&B sweep to add agents to (instead of --sweep)")
     backend: str = arg("auto", "auto (W&B when logged in and reachable, else local), local or wandb")
     workers: int = arg(0, "local backend: parallel runs; 0 = one per GPU, else one per CPU core")
@@ -479,30 +585,35 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--join={args.join} is not entity/project/id")
         return launch_agents(args.join, gpus, args.agents, Path(args.out) / "agents", args.dry_run)
 
-    config = load_sweep(args.sweep)
+    configs = [load_sweep(path) for path in args.sweep.split(",") if path.strip()]  # every file checked first
     backend = args.backend
     if backend == "auto":
         backend = "wandb" if wandb_mode() == "online" else "local"
     if backend == "wandb":
-        if args.dry_run:
-            print(f"wandb sweep --project {args.project} {args.sweep}   # creates the sweep, prints its id")
-            return launch_agents(f"<entity>/{args.project}/<sweep id>", gpus, args.agents, Path(), True)
-        try:
-            sweep_path = create_wandb_sweep(config, args.project)
-        except Exception as error:
-            if args.backend == "wandb":
-                raise UsageError(f"could not create the W&B sweep ({type(error).__name__}: {error}); "
-                                 "check `wandb login` or use --backend=local") from None
-            warn(f"W&B unreachable ({type(error).__name__}); running the sweep locally instead")
-            backend = "local"
-        else:
+        status = 0
+        for config in configs:  # on W&B each sweep is its own, with its own agents, one after another
+            if args.dry_run:
+                print(f"wandb sweep --project {args.project} <{config['name']}>   # creates the sweep, prints its id")
+                launch_agents(f"<entity>/{args.project}/<sweep id>", gpus, args.agents, Path(), True)
+                continue
+            try:
+                sweep_path = create_wandb_sweep(config, args.project)
+            except Exception as error:
+                if args.backend == "wandb":
+                    raise UsageError(f"could not create the W&B sweep ({type(error).__name__}: {error}); "
+                                     "check `wandb login` or use --backend=local") from None
+                warn(f"W&B unreachable ({type(error).__name__}); running the sweeps locally instead")
+                backend = "local"
+                break
             print(f"created W&B sweep {sweep_path}; more agents elsewhere: make agents SWEEP_ID={sweep_path}",
                   file=sys.stderr)
-            return launch_agents(sweep_path, gpus, args.agents, Path(args.out) / config["name"] / "agents", False)
+            status = max(status, launch_agents(sweep_path, gpus, args.agents, Path(args.out) / config["name"] / "agents",
+                                               False))
+        if backend == "wandb":
+            return status
     workers = args.workers or len(gpus) or os.cpu_count() or 1
-    result = run_local(config, Path(args.out), workers, dry_run=args.dry_run)
+    result = run_local(configs, Path(args.out), workers, dry_run=args.dry_run)
     return 1 if result["failed"] else 0
-
 
 if __name__ == "__main__":
     run_main(lambda argv: sys.exit(main(argv)))
