@@ -55,8 +55,8 @@ bench: install ## Benchmarks: ms per step against torch.nn, GAN epoch against to
 train: install ## One palindrome run, e.g. make train ARGS="--model=lstm --T=20"
 	$(PY) -m experiments.palindrome $(ARGS)
 
-sweep: install ## Run a sweep: make sweep SWEEP=sweeps/length.yaml [BACKEND=local|wandb WORKERS=n GPUS=0,1 DRY_RUN=1]
-	@test -n "$(SWEEP)" || { echo "error: name the sweep, e.g. make sweep SWEEP=sweeps/length.yaml" >&2; exit 2; }
+sweep: install ## Run a sweep: make sweep SWEEP=sweeps/length_lstm.yaml [BACKEND=local|wandb WORKERS=n GPUS=0,1 DRY_RUN=1]
+	@test -n "$(SWEEP)" || { echo "error: name the sweep, e.g. make sweep SWEEP=sweeps/length_lstm.yaml" >&2; exit 2; }
 	$(PY) -m experiments.sweep --sweep=$(SWEEP) $(SWEEP_FLAGS)
 
 agents: install ## Join an existing W&B sweep: make agents SWEEP_ID=entity/project/id GPUS=0,1

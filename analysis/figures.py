@@ -62,11 +62,11 @@ def main(argv: list[str] | None = None) -> list[Path]:
     if gan_run is None:
         print(f"skipped the GAN figures: no GAN run in {args.runs}", file=sys.stderr)
     else:
-        written += save(part2.training_curves(gan_run), out, "gan_curves")
+        written += save(part2.training_curves(gan_run, part2.gan_runs(args.runs)[1:]), out, "gan_curves")
         written += save(part2.sample_grids(gan_run), out, "gan_samples")
         written += save(part2.interpolation_row(gan_run), out, "gan_interpolation")
-        written.append(part2.write_quality_table(gan_run, out / "gan_quality_table.tex"))
-        results.update(part2.gan_results(gan_run))
+        written.append(part2.write_quality_table(part2.gan_runs(args.runs), out / "gan_quality_table.tex"))
+        results.update(part2.gan_results(gan_run, part2.gan_runs(args.runs)[1:]))
     written.append(write_macros(results, out / "results.tex"))
     print(f"wrote {len(written)} files to {out}/", file=sys.stderr)
     return written

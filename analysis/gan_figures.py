@@ -20,33 +20,55 @@ from analysis.style import COLORBLIND, WIDTH_IN
 MOMENTS = (("start", "start (before any update)"), ("half", "halfway"), ("end", "end of training"))
 
 
+REPORTED_GROUP = "gan"  # the study's chosen configuration; comparison runs are filed under gan_<what> groups
+
+
+def gan_runs(source: str | Path) -> list[dict]:
+    """Every GAN run under ``source`` (a runs folder), as {"dir", "record"}, the reported group first."""
+    try:
+        records = [r for r in local_records(source) if str(r["config"].get("group", "")).startswith(REPORTED_GROUP)
+                   and r["name"].startswith("gan__")]
+    except RunsError:
+        return []
+    records.sort(key=lambda r: (r["config"].get("group") != REPORTED_GROUP, -r["summary"].get("steps_done", 0), r["name"]))
+    return [{"dir": Path(r["run_dir"]), "record": r} for r in records]
+
+
 def find_gan_run(source: str | Path) -> dict | None:
-    """The GAN run with the most training steps under ``source`` (a runs folder or one run's folder)."""
+    """The reported GAN run under ``source`` (a runs folder or one run's folder): of the runs in the group "gan",
+    the one with the most training steps."""
     source = Path(source)
     for name in ("record.json", "record.json.gz"):
         if (source / name).exists():
             return {"dir": source, "record": read_record(source / name)}
-    try:
-        records = [r for r in local_records(source) if r["config"].get("group") == "gan" or r["name"].startswith("gan__")]
-    except RunsError:
-        return None
-    if not records:
-        return None
-    record = max(records, key=lambda r: (r["summary"].get("steps_done", 0), r["name"]))
-    return {"dir": Path(record["run_dir"]), "record": record}
+    runs = gan_runs(source)
+    return runs[0] if runs else None
+
+
+def configuration_label(config: dict) -> str:
+    """What a run changed from the template's training: "template" or "EMA 0.999, real label 0.9, ..."."""
+    from experiments.gan import Args
+
+    template = Args()
+    names = {"ema": "EMA {:g}", "real_label": "real label {:g}", "d_dropout": "D dropout {:g}", "lr_g": "lr G {:g}",
+             "lr_d": "lr D {:g}", "batch_size": "batch {}", "lr": "lr {:g}", "beta1": r"$\beta_1$ {:g}"}
+    changes = [text.format(config[key]) for key, text in names.items()
+               if key in config and config[key] != getattr(template, key)]
+    return ", ".join(changes) or "template"
 
 
 def history_frame(run: dict) -> pd.DataFrame:
     return pd.DataFrame(run["record"].get("history", []))
 
 
-def training_curves(run: dict, smooth: int = 20) -> plt.Figure:
-    """Losses and discriminator outputs per step (rolling mean over ``smooth`` logged points), IS and FID."""
+def training_curves(run: dict, others: list[dict] | None = None, smooth: int = 20) -> plt.Figure:
+    """Losses and discriminator outputs per step of the reported run (rolling mean over ``smooth`` logged points),
+    and IS and FID over training: its average generator, its own weights, and the ``others`` (the template's plain
+    training) for comparison."""
     history = history_frame(run)
     steps_per_epoch = run["record"]["summary"]["steps_done"] / max(1, run["record"]["config"]["epochs"])
     history["epoch"] = history["step"] / steps_per_epoch
     train = history.dropna(subset=["loss/D"])
-    evals = history.dropna(subset=["eval/IS"]) if "eval/IS" in history else history.iloc[0:0]
     fig, axes = plt.subplots(2, 2, figsize=(WIDTH_IN, 4.6), sharex=True)
     axes = axes.flatten()
     for key, color in (("loss/D", COLORBLIND[0]), ("loss/G", COLORBLIND[1])):
@@ -56,18 +78,29 @@ def training_curves(run: dict, smooth: int = 20) -> plt.Figure:
         axes[1].plot(train["epoch"], train[key].rolling(smooth, min_periods=1).mean(), label=key, color=color)
     axes[1].axhline(0.5, color="grey", linestyle=":", linewidth=1)
     axes[1].set(ylabel="mean D output", ylim=(0, 1), title="discriminator")
-    summary = run["record"]["summary"]
-    epochs = list(evals["epoch"]) + [history["epoch"].max()]
-    for ax, key, title in ((axes[2], "IS", "Inception Score (higher is better)"), (axes[3], "FID", "FID (lower is better)")):
-        values = (list(evals[f"eval/{key}"]) if not evals.empty else []) + [summary[f"final/{key}"]]
-        ax.plot(epochs, values, marker="o", color=COLORBLIND[4], label="generated")
-        if key == "IS":
-            ax.axhline(summary["real/IS"], color="grey", linestyle="--", linewidth=1, label="real test set")
-        # The FID's reference statistics are the test set's own, so the real set's FID is 0: no line on a log axis.
-        ax.set(xlabel="epoch", ylabel=key, title=title, yscale="log" if key == "FID" else "linear")
-    for ax in axes:
+    lines = [(run, "eval/", "final/", configuration_label(run["record"]["config"]), COLORBLIND[4], "-")]
+    if run["record"]["config"].get("ema"):
+        lines.append((run, "eval_raw/", "final_raw/", "same run, G's own weights", COLORBLIND[4], ":"))
+    lines += [(other, "eval/", "final/", configuration_label(other["record"]["config"]), COLORBLIND[7], "-")
+              for other in others or []]
+    for source, prefix, final, label, color, style in lines:
+        frame = history_frame(source)
+        frame["epoch"] = frame["step"] / (source["record"]["summary"]["steps_done"] / max(1, source["record"]["config"]["epochs"]))
+        evals = frame.dropna(subset=[f"{prefix}IS"]) if f"{prefix}IS" in frame else frame.iloc[0:0]
+        summary = source["record"]["summary"]
+        for ax, key in ((axes[2], "IS"), (axes[3], "FID")):
+            values = list(evals[f"{prefix}{key}"]) + [summary[f"{final}{key}"]]
+            ax.plot(list(evals["epoch"]) + [frame["epoch"].max()], values, marker="o", markersize=3, color=color,
+                    linestyle=style, label=label)
+    axes[2].axhline(run["record"]["summary"]["real/IS"], color="grey", linestyle="--", linewidth=1, label="real test set")
+    # The FID's reference statistics are the test set's own, so the real set's FID is 0: no line on a log axis.
+    axes[2].set(xlabel="epoch", ylabel="IS", title="Inception Score (higher is better)")
+    axes[3].set(xlabel="epoch", ylabel="FID", title="FID (lower is better)", yscale="log")
+    for ax in axes[:2]:
         ax.legend(fontsize=8)
+    handles, labels = axes[2].get_legend_handles_labels()
     fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     return fig
 
 
@@ -103,20 +136,34 @@ def fid(summary: dict, prefix: str) -> float:
     return max(summary[f"{prefix}FID"], 0.0)
 
 
-def quality_table(run: dict) -> pd.DataFrame:
-    """Final sample quality against the real MNIST test set."""
-    summary = run["record"]["summary"]
-    rows = {}
-    for source, prefix in (("generated (end)", "final/"), ("real test set", "real/")):
-        rows[source] = {
-            "IS": summary[f"{prefix}IS"], "FID": fid(summary, prefix),
-            "digits covered": summary[f"{prefix}classes/covered"], "evenness": summary[f"{prefix}classes/evenness"],
-        }
-    return pd.DataFrame(rows).T
+def _quality_row(summary: dict, prefix: str) -> dict:
+    hist = summary.get(f"{prefix}classes/hist")
+    shares = [n / sum(hist) for n in hist] if hist else [float("nan")]
+    return {"IS": summary[f"{prefix}IS"], "FID": fid(summary, prefix), "digits covered": summary[f"{prefix}classes/covered"],
+            "evenness": summary[f"{prefix}classes/evenness"], "min share": min(shares), "max share": max(shares)}
 
 
-def gan_results(run: dict) -> dict[str, object]:
-    """Headline numbers of Part II for ``\\result{...}``."""
+def quality_table(runs: list[dict]) -> pd.DataFrame:
+    """Final sample quality of every GAN run (its own weights and, with --ema, the average's), and the real test
+    set: one row each, with the training minutes."""
+    rows = []
+    for run in runs:
+        summary, config = run["record"]["summary"], run["record"]["config"]
+        label = configuration_label(config)
+        minutes = summary["train_time_s"] / 60
+        if config.get("ema"):
+            without = label.replace(f"EMA {config['ema']:g}, ", "").replace(f"EMA {config['ema']:g}", "template")
+            rows.append({"training": f"{without} (G's own weights)", **_quality_row(summary, "final_raw/"),
+                         "minutes": minutes})
+        rows.append({"training": label, **_quality_row(summary, "final/"), "minutes": minutes})
+    if runs:
+        rows.append({"training": "real test set", **_quality_row(runs[0]["record"]["summary"], "real/"),
+                     "minutes": float("nan")})
+    return pd.DataFrame(rows).set_index("training")
+
+
+def gan_results(run: dict, others: list[dict] | None = None) -> dict[str, object]:
+    """Headline numbers of Part II for ``\\result{...}``: the reported run, and the template's plain training."""
     summary, config = run["record"]["summary"], run["record"]["config"]
     out = {
         "gan-epochs": config["epochs"], "gan-steps": f"{summary['steps_done']:,}", "gan-g-loss": config["g_loss"],
@@ -133,6 +180,22 @@ def gan_results(run: dict) -> dict[str, object]:
         out[f"{key}-FID"] = f"{fid(summary, prefix):.2f}"
         out[f"{key}-covered"] = summary[prefix + "classes/covered"]
         out[f"{key}-evenness"] = f"{summary[prefix + 'classes/evenness']:.3f}"
+    out["gan-configuration"] = configuration_label(config)
+    if config.get("ema"):
+        out["gan-ema"] = f"{config['ema']:g}"
+        out["gan-raw-IS"], out["gan-raw-FID"] = f"{summary['final_raw/IS']:.2f}", f"{fid(summary, 'final_raw/'):.2f}"
+    template = next((o for o in others or [] if configuration_label(o["record"]["config"]) == "template"), None)
+    if template is not None:
+        t = template["record"]["summary"]
+        out["template-IS"], out["template-FID"] = f"{t['final/IS']:.2f}", f"{fid(t, 'final/'):.2f}"
+        out["template-covered"] = t["final/classes/covered"]
+        out["template-minutes"] = f"{t['train_time_s'] / 60:.1f}"
+        out["gan-IS-ratio"] = f"{summary['final/IS'] / summary['real/IS']:.2f}"
+        out["template-IS-ratio"] = f"{t['final/IS'] / t['real/IS']:.2f}"
+        out["gan-FID-ratio"] = f"{fid(summary, 'final/') / max(fid(t, 'final/'), 1e-9):.2f}"
+    hist = summary["final/classes/hist"]
+    out["gan-min-share"] = f"{100 * min(hist) / sum(hist):.1f}\\%"
+    out["gan-max-share"] = f"{100 * max(hist) / sum(hist):.1f}\\%"
     labels = summary["interpolation/labels"]
     switches = sum(a != b for a, b in zip(labels, labels[1:]))
     out["gan-interp-sentence"] = (
@@ -159,12 +222,15 @@ def gan_results(run: dict) -> dict[str, object]:
     return out
 
 
-def write_quality_table(run: dict, path: str | Path) -> Path:
-    table = quality_table(run)
-    lines = ["% Generated by analysis/figures.py. Do not edit.", r"\begin{tabular}{lrrrr}", r"\toprule",
-             r" & IS $\uparrow$ & FID $\downarrow$ & digits covered & evenness \\", r"\midrule"]
+def write_quality_table(runs: list[dict], path: str | Path) -> Path:
+    table = quality_table(runs)
+    lines = ["% Generated by analysis/figures.py. Do not edit.", r"\begin{tabular}{lrrrrrr}", r"\toprule",
+             r"training & IS $\uparrow$ & FID $\downarrow$ & digits & evenness & digit shares & minutes \\",
+             r"\midrule"]
     for source, row in table.iterrows():
-        lines.append(f"{source} & {row['IS']:.2f} & {row['FID']:.2f} & {int(row['digits covered'])}/10 & {row['evenness']:.3f} \\\\")
+        minutes = "--" if row["minutes"] != row["minutes"] else f"{row['minutes']:.1f}"
+        lines.append(f"{source} & {row['IS']:.2f} & {row['FID']:.2f} & {int(row['digits covered'])}/10 & "
+                     f"{row['evenness']:.3f} & {100 * row['min share']:.1f}--{100 * row['max share']:.1f}\\% & {minutes} \\\\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     path = Path(path)
     path.write_text("\n".join(lines) + "\n")

@@ -44,8 +44,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see --help)")
 
 
+@dataclasses.dataclass(frozen=True)
+class Alias:
+    """A flag another interface knows (the course skeleton's), for one of ours: ``--input_length=4`` is ``--T=5``.
+    ``convert`` turns its text into our field's value; ValueError says what is wrong with it."""
+
+    field: str | None  # None: the flag is checked and sets nothing (a value this study fixes)
+    convert: Callable[[str], object]
+    help: str
+
+
 def parse_args(args_cls: type[A], argv: list[str] | None = None, description: str = "") -> A:
-    """Parse ``--key=value`` flags named after the fields of the dataclass ``args_cls``."""
+    """Parse ``--key=value`` flags named after the fields of the dataclass ``args_cls``, and the ``ALIASES`` it
+    declares (name -> Alias), which set one of those fields under another name."""
     parser = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     types = {bool: to_bool, "bool": to_bool, int: int, "int": int, float: float, "float": float}
     for field in dataclasses.fields(args_cls):
@@ -56,7 +67,27 @@ def parse_args(args_cls: type[A], argv: list[str] | None = None, description: st
             metavar=field.name.upper(),
             help=field.metadata.get("help", ""),
         )
-    return args_cls(**vars(parser.parse_args(argv)))
+    aliases: dict[str, Alias] = getattr(args_cls, "ALIASES", {})
+    if aliases:
+        group = parser.add_argument_group("the course skeleton's flags (aliases of the ones above)")
+        for name, alias in aliases.items():
+            group.add_argument(f"--{name}", dest=f"alias__{name}", default=argparse.SUPPRESS, metavar=name.upper(),
+                               help=f"= --{alias.field}: {alias.help}" if alias.field else alias.help)
+    values = vars(parser.parse_args(argv))
+    given = {arg.split("=", 1)[0].lstrip("-") for arg in (argv if argv is not None else sys.argv[1:])}
+    for name, alias in aliases.items():
+        text = values.pop(f"alias__{name}", None)
+        if text is None:
+            continue
+        if alias.field in given:
+            raise UsageError(f"--{name} and --{alias.field} set the same thing; give one of them")
+        try:
+            value = alias.convert(text)
+        except ValueError as error:
+            raise UsageError(f"--{name}={text}: {error}") from None
+        if alias.field is not None:
+            values[alias.field] = value
+    return args_cls(**values)
 
 
 def arg(default, help: str):  # noqa: A002 - mirrors argparse's keyword

@@ -3,11 +3,12 @@
     python -m experiments.gan                           # the template's 200 epochs (a GPU job)
     python -m experiments.gan --epochs=20 --seed=0      # the CPU study's length
     python -m experiments.gan --g_loss=minimax          # G descends log(1 - D(G(z))) exactly as equation (10)
+    python -m experiments.gan --epochs=15 --ema=0.999 --real_label=0.9 --d_dropout=0.3   # the study's configuration
     python -m experiments.gan --help
 
 Reads top to bottom: arguments, seeding, data, models, loop, evaluation, record. Writes to ``<out>/<run name>/``:
-``samples_start.png``, ``samples_half.png``, ``samples_end.png`` (5 x 5 grids from one fixed noise batch, so they
-are comparable), ``generator_{start,half,end}.pt``, ``interpolation.png`` (9 images between two digits of
+``samples_start.png``, ``samples_epoch1.png``, ``samples_half.png``, ``samples_end.png`` (5 x 5 grids from one
+fixed noise batch, so they are comparable), ``generator_{start,half,end}.pt``, ``interpolation.png`` (9 images between two digits of
 different classes), ``checkpoint.pt`` (resumes an interrupted run) and ``record.json``.
 """
 
@@ -18,19 +19,20 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torchvision.utils import save_image
 
-from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.gan_metrics import sample_quality
 from experiments.mnist_classifier import classifier_path, classify, load_classifier, scaled
 from experiments.mnist_data import MNISTBatches, load_mnist
 from experiments.progress import Progress
 from experiments.tracker import Tracker
-from models.gan import Discriminator, Generator, interpolate
+from models.gan import EMA, Discriminator, Generator, interpolate
 
 G_LOSSES = ("nonsaturating", "minimax")
 GRID = 25  # samples in each 5 x 5 grid
@@ -40,15 +42,23 @@ GRID = 25  # samples in each 5 x 5 grid
 class Args:
     epochs: int = arg(200, "passes over the 60,000 training images (the template's default)")
     batch_size: int = arg(64, "images per batch")
-    lr: float = arg(2e-4, "Adam learning rate of both networks")
+    lr: float = arg(2e-4, "Adam learning rate of both networks (unless lr_g / lr_d say otherwise)")
+    lr_g: float = arg(0.0, "Adam learning rate of G; 0 = lr (two time-scale updates, Heusel et al. 2017, set both)")
+    lr_d: float = arg(0.0, "Adam learning rate of D; 0 = lr")
     beta1: float = arg(0.5, "Adam beta1 (0.5, as in DCGAN: less momentum keeps the game stable)")
     beta2: float = arg(0.999, "Adam beta2")
     latent_dim: int = arg(100, "size of the standard-normal noise z")
+    ema: float = arg(0.0, "decay of an exponential moving average of G's weights used for samples, metrics and the "
+                          "interpolation (Yazici et al. 2019), e.g. 0.999; 0 = none, the template's")
+    real_label: float = arg(1.0, "D's target for real images; 0.9 is one-sided label smoothing (Salimans et al. 2016)")
+    d_dropout: float = arg(0.0, "dropout after each hidden layer of D; 0 = none, the template's")
     g_loss: str = arg("nonsaturating", "nonsaturating: G minimises -log D(G(z)); minimax: log(1 - D(G(z)))")
     interpolation: str = arg("linear", "latent path between the two digits: linear or slerp")
     metric_every: int = arg(0, "epochs between IS/FID evaluations; 0 = about ten over the run")
     metric_samples: int = arg(5_000, "generated images per IS/FID evaluation (10,000 for the final one)")
     subset: int = arg(0, "train on the first N images only (0 = all); for tests")
+    save_every: int = arg(0, "also save a 5 x 5 grid every this many steps under samples/ (0 = only start, epoch 1, "
+                             "half and end)")
     seed: int = arg(0, "seed of initialisation, shuffling and noise")
     data: str = arg("data", "folder that holds MNIST/raw/ (acquired if missing)")
     classifier: str = arg("", "cached MNIST classifier; empty = <out>/mnist_classifier/classifier.pt")
@@ -57,6 +67,12 @@ class Args:
     out: str = arg("runs", "the run goes to <out>/<run name>/")
     project: str = arg("gan-mnist", "W&B project")
     group: str = arg("gan", "W&B group")
+
+    # The course skeleton's my_gan.py flags, for those who know them (README: coming from the skeleton).
+    ALIASES: ClassVar[dict[str, Alias]] = {
+        "n_epochs": Alias("epochs", int, "passes over the training set"),
+        "save_interval": Alias("save_every", int, "steps between saved sample grids"),
+    }
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "latent_dim", "metric_samples"):
@@ -68,13 +84,32 @@ class Args:
             raise UsageError(f"--g_loss={self.g_loss} is not one of {', '.join(G_LOSSES)}")
         if self.interpolation not in ("linear", "slerp"):
             raise UsageError(f"--interpolation={self.interpolation} is not one of linear, slerp")
-        if self.subset < 0 or self.metric_every < 0:
-            raise UsageError("--subset and --metric_every must be >= 0")
+        if min(self.subset, self.metric_every, self.lr_g, self.lr_d, self.save_every) < 0:
+            raise UsageError("--subset, --metric_every, --lr_g, --lr_d and --save_every must be >= 0")
+        if not 0.0 <= self.ema < 1.0:
+            raise UsageError(f"--ema={self.ema} must be a decay in [0, 1), e.g. 0.999 (0 = no average)")
+        if not 0.5 < self.real_label <= 1.0:
+            raise UsageError(f"--real_label={self.real_label} must be in (0.5, 1]: 1 is the template's, 0.9 smooths")
+        if not 0.0 <= self.d_dropout < 1.0:
+            raise UsageError(f"--d_dropout={self.d_dropout} must be in [0, 1)")
         check_writable(self.out)
 
 
+# Settings a run name shows when they differ from the defaults: every setting that changes what the run computes,
+# so that a rerun with another value is another run (and never resumes this one's checkpoint).
+NAME_TAGS = {"batch_size": "B", "lr": "lr", "lr_g": "lrG", "lr_d": "lrD", "beta1": "b1", "beta2": "b2",
+             "latent_dim": "z", "ema": "ema", "real_label": "real", "d_dropout": "drop", "subset": "sub"}
+
+
 def run_name(args: Args) -> str:
-    return f"gan__{args.g_loss}__e{args.epochs}__s{args.seed}"
+    """``gan__nonsaturating__e15__ema0.999__s0``: loss, epochs, the non-default settings, seed."""
+    defaults = Args()
+    parts = [f"gan__{args.g_loss}__e{args.epochs}"]
+    for key, tag in NAME_TAGS.items():
+        value = getattr(args, key)
+        if value != getattr(defaults, key):
+            parts.append(f"{tag}{value:g}" if isinstance(value, float) else f"{tag}{value}")
+    return "__".join([*parts, f"s{args.seed}"])
 
 
 @torch.no_grad()
@@ -113,14 +148,16 @@ def find_two_digits(G: Generator, classifier, latent_dim: int, generator: torch.
 
 
 def train_step(G: Generator, D: Discriminator, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor,
-               g_loss: str = "nonsaturating") -> dict[str, torch.Tensor]:
-    """One update of D, then one of G, on a batch of real images (N, 784) in [-1, 1] and noise z (N, latent)."""
+               g_loss: str = "nonsaturating", real_label: float = 1.0) -> dict[str, torch.Tensor]:
+    """One update of D, then one of G, on a batch of real images (N, 784) in [-1, 1] and noise z (N, latent).
+    ``real_label`` < 1 smooths D's target for real images only (one-sided: fakes keep 0, G's target stays 1)."""
     fake = G(z)
     ones, zeros = torch.ones(len(real), device=real.device), torch.zeros(len(real), device=real.device)
 
     # (1) Update D: maximise log D(x) + log(1 - D(G(z)))  (equation 10), i.e. minimise the BCE below
     real_logits, fake_logits = D(real), D(fake.detach())
-    loss_D = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
+    loss_D = (F.binary_cross_entropy_with_logits(real_logits, ones * real_label)
+              + F.binary_cross_entropy_with_logits(fake_logits, zeros))
     opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
     opt_D.step()
@@ -161,9 +198,11 @@ def main(argv: list[str] | None = None) -> dict:
     real_quality = sample_quality(scaled(test_images).to(device), classifier, reference)
 
     # --- models ---
-    G, D = Generator(args.latent_dim).to(device), Discriminator().to(device)
-    opt_G = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
-    opt_D = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
+    G, D = Generator(args.latent_dim).to(device), Discriminator(args.d_dropout).to(device)
+    opt_G = torch.optim.Adam(G.parameters(), lr=args.lr_g or args.lr, betas=(args.beta1, args.beta2))
+    opt_D = torch.optim.Adam(D.parameters(), lr=args.lr_d or args.lr, betas=(args.beta1, args.beta2))
+    ema = EMA(G, args.ema) if args.ema else None
+    sampler = ema.model if ema else G  # the generator behind samples, metrics and the interpolation
     fixed_noise = torch.randn(GRID, args.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
     metric_noise = torch.randn(10_000, args.latent_dim, generator=torch.Generator().manual_seed(args.seed + 2)).to(device)
 
@@ -181,6 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.resume and checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         G.load_state_dict(state["G"]), D.load_state_dict(state["D"])
+        if ema:
+            ema.model.load_state_dict(state["G_ema"])
         opt_G.load_state_dict(state["opt_G"]), opt_D.load_state_dict(state["opt_D"])
         noise.set_state(state["noise"]), batches.generator.set_state(state["shuffle"])
         torch.set_rng_state(state["torch_rng"])
@@ -188,17 +229,21 @@ def main(argv: list[str] | None = None) -> dict:
         tracker.history, summary["resumed_from_epoch"] = state["history"], state["epoch"]
         print(f"{name}: resuming after epoch {state['epoch']} from {checkpoint}", file=sys.stderr)
 
-    def snapshot(moment: str) -> None:
-        """The 5 x 5 grid from the fixed noise and the generator's weights, at start / half / end."""
-        path = save_grid(generate(G, fixed_noise), run_dir / f"samples_{moment}.png", nrow=5)
+    def snapshot(moment: str, weights: bool = True) -> None:
+        """The 5 x 5 grid from the fixed noise (and the generator's weights), at start / epoch 1 / half / end."""
+        path = save_grid(generate(sampler, fixed_noise), run_dir / f"samples_{moment}.png", nrow=5)
         tracker.log_image(f"samples/{moment}", path, step=step, caption=f"step {step}")
-        torch.save(G.state_dict(), run_dir / f"generator_{moment}.pt")
+        if weights:
+            torch.save(sampler.state_dict(), run_dir / f"generator_{moment}.pt")
 
-    def evaluate(count: int) -> dict:
-        quality = sample_quality(generate(G, metric_noise[:count]), classifier, reference)
-        tracker.log({f"eval/{k}": v for k, v in quality.items() if k != "classes/hist"} | {"epoch": epoch}, step=step,
-                    keep=True)
-        return quality
+    def evaluate(count: int) -> tuple[dict, dict]:
+        """Quality of the sampling generator (the average, with --ema) and of G's own current weights."""
+        quality = sample_quality(generate(sampler, metric_noise[:count]), classifier, reference)
+        raw = sample_quality(generate(G, metric_noise[:count]), classifier, reference) if ema else quality
+        metrics = {f"eval/{k}": v for k, v in quality.items() if k != "classes/hist"}
+        metrics |= {f"eval_raw/{k}": v for k, v in raw.items() if k != "classes/hist"} if ema else {}
+        tracker.log(metrics | {"epoch": epoch}, step=step, keep=True)
+        return quality, raw
 
     run_dir.mkdir(parents=True, exist_ok=True)
     if step == 0:
@@ -210,16 +255,24 @@ def main(argv: list[str] | None = None) -> dict:
     for epoch in range(start_epoch, args.epochs + 1):
         for real, _ in batches:
             z = torch.randn(len(real), args.latent_dim, generator=noise, device=device)
-            losses = train_step(G, D, opt_G, opt_D, real, z, args.g_loss)
+            losses = train_step(G, D, opt_G, opt_D, real, z, args.g_loss, args.real_label)
+            if ema:
+                ema.update(G)
             step += 1
             tracker.log({k: v.item() for k, v in losses.items()}, step=step)
             if step == halfway:
                 snapshot("half")
+            if args.save_every and step % args.save_every == 0:
+                (run_dir / "samples").mkdir(exist_ok=True)
+                save_grid(generate(sampler, fixed_noise), run_dir / "samples" / f"{step:07d}.png", nrow=5)
             progress.update(step, f"epoch {epoch} loss/D {losses['loss/D']:.3f} loss/G {losses['loss/G']:.3f}")
+        if epoch == 1 and args.epochs > 1:
+            snapshot("epoch1", weights=False)  # the start grid is flat grey (an untrained G outputs ~0): show it begin
         if epoch % metric_every == 0 and epoch != args.epochs:
             evaluate(args.metric_samples)
         torch.save({
             "G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
+            **({"G_ema": ema.model.state_dict()} if ema else {}),
             "noise": noise.get_state(), "shuffle": batches.generator.get_state(), "torch_rng": torch.get_rng_state(),
             "epoch": epoch, "step": step, "history": tracker.history,
         }, checkpoint.with_suffix(".tmp"))
@@ -229,14 +282,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- evaluation: final samples, quality, interpolation ---
     snapshot("end")
-    final = evaluate(len(metric_noise))
+    final, final_raw = evaluate(len(metric_noise))
     pair_noise = torch.Generator(device=device).manual_seed(args.seed + 3)
-    z_a, z_b, digit_a, digit_b, pair_confidence = find_two_digits(G, classifier, args.latent_dim, pair_noise, device)
-    path_images = generate(G, interpolate(z_a, z_b, steps=7, method=args.interpolation))
+    z_a, z_b, digit_a, digit_b, pair_confidence = find_two_digits(sampler, classifier, args.latent_dim, pair_noise, device)
+    path_images = generate(sampler, interpolate(z_a, z_b, steps=7, method=args.interpolation))
     path_probs, _ = classify(classifier, path_images)
     interpolation_png = save_grid(path_images, run_dir / "interpolation.png", nrow=9)
     tracker.log_image("interpolation", interpolation_png, step=step, caption=f"{digit_a} -> {digit_b}")
     summary.update({f"final/{k}": v for k, v in final.items()})
+    summary.update({f"final_raw/{k}": v for k, v in final_raw.items()})  # G's own weights (= final/ without --ema)
     summary.update({
         "interpolation/from": digit_a, "interpolation/to": digit_b, "interpolation/end_confidence": pair_confidence,
         "interpolation/labels": path_probs.argmax(1).tolist(),

@@ -22,11 +22,12 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
 from experiments.progress import Progress
 from experiments.tracker import Tracker
@@ -40,6 +41,26 @@ MODELS = ("rnn", "lstm")
 CHANCE_LOSS = math.log(10)
 CHANCE_MARGIN = 0.05
 FLOW_BATCH = 512  # evaluation palindromes behind each gradient-flow measurement
+
+
+# Converters of the course skeleton's flags (Args.ALIASES).
+def _whole(text: str, at_least: int) -> int:
+    value = int(text)
+    if value < at_least:
+        raise ValueError(f"must be at least {at_least}")
+    return value
+
+
+def _encoding_of_dim(text: str) -> str:
+    dims = {1: "scalar", 10: "onehot"}
+    if int(text) not in dims:
+        raise ValueError("the input is one scalar per digit (1) or a one-hot vector (10)")
+    return dims[int(text)]
+
+
+def _ten_classes(text: str) -> None:
+    if int(text) != 10:
+        raise ValueError("this study's palindromes are digits: there are 10 classes")
 
 
 @dataclass
@@ -96,6 +117,18 @@ class Args:
         if self.early_stop < 0 or self.threads < 0 or self.steps_per_T < 0:
             raise UsageError("--early_stop, --threads and --steps_per_T must be >= 0")
         check_writable(self.out)
+
+    # The course skeleton's train.py flags, for those who know them (README: coming from the skeleton).
+    ALIASES: ClassVar[dict[str, Alias]] = {
+        "model_type": Alias("model", lambda v: v.strip().lower(), "RNN or LSTM"),
+        "input_length": Alias("T", lambda v: _whole(v, at_least=1) + 1,
+                              "digits the model reads, T-1: --input_length=4 is the T=5 task"),
+        "input_dim": Alias("input_encoding", lambda v: _encoding_of_dim(v), "1 (scalar digits) or 10 (one-hot)"),
+        "num_hidden": Alias("hidden", lambda v: _whole(v, at_least=1), "hidden units"),
+        "learning_rate": Alias("lr", float, "RMSprop learning rate"),
+        "train_steps": Alias("steps", lambda v: _whole(v, at_least=1), "training steps"),
+        "num_classes": Alias(None, _ten_classes, "must be 10: the ten digits (checked, sets nothing)"),
+    }
 
     @property
     def budget(self) -> int:

@@ -108,10 +108,12 @@ def monitor_indices(targets: torch.Tensor, size: int, seed: int = 10**6 + 1) -> 
 
 
 class PalindromeDataset(torch.utils.data.Dataset):
-    """The template's interface: ``PalindromeDataset(seq_length)[i] -> (first T-1 digits, last digit)``.
+    """The course skeleton's interface: ``PalindromeDataset(seq_length)[i] -> (inputs, target)`` with ``inputs`` a
+    float32 array of the first T-1 digits, shape (T-1,), and ``target`` the T-th digit as an ``int``, so that a
+    ``DataLoader`` over it feeds ``CrossEntropyLoss`` unchanged and the models take its (B, T-1) batches.
 
-    Samples come from the same generator as the training batches, as float32 numpy arrays like the template's.
-    The template's length is nominally infinite; ``len`` reports a large number so DataLoaders work.
+    Samples come from the same generator as the training batches. The skeleton's length is nominally infinite;
+    ``len`` reports a large number so DataLoaders work.
     """
 
     def __init__(self, seq_length: int, seed: int = 0) -> None:
@@ -121,6 +123,6 @@ class PalindromeDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return 10**9
 
-    def __getitem__(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, idx: int) -> tuple[np.ndarray, int]:
         digits, target = self.sampler.batch(1)
-        return digits[0].numpy().astype(np.float32), np.float32(target[0].item())
+        return digits[0].numpy().astype(np.float32), int(target[0])

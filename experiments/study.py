@@ -33,27 +33,33 @@ ROOT = Path(__file__).resolve().parents[1]
 class Profile:
     sweeps: list[str]
     classifier: list[str] = field(default_factory=list)  # extra flags of experiments.mnist_classifier
-    gan: list[str] = field(default_factory=list)  # extra flags of experiments.gan
+    gan: list[str] = field(default_factory=list)  # flags of experiments.gan: the reported configuration
+    gan_template: list[str] = field(default_factory=list)  # the template's plain training at the same budget
 
 
+# The GAN configuration the study reports (each lever measured against the template's plain training in the report).
+GAN_CHOICE = ["--ema=0.999", "--real_label=0.9", "--d_dropout=0.3"]
 PROFILES = {
     "cpu": Profile(
         sweeps=["sweeps/length_rnn.yaml", "sweeps/length_rnn_boundary.yaml", "sweeps/length_lstm.yaml",
                 "sweeps/length_lstm_boundary.yaml", "sweeps/length_chrono.yaml", "sweeps/ablation_forget_bias.yaml",
                 "sweeps/ablation_encoding.yaml"],
-        gan=["--epochs=15"],
+        gan=["--epochs=15", *GAN_CHOICE],
+        gan_template=["--epochs=15", "--group=gan_template"],
     ),
     "gpu": Profile(
         sweeps=["sweeps/gpu/length_rnn.yaml", "sweeps/gpu/length_lstm.yaml", "sweeps/gpu/length_chrono.yaml",
                 "sweeps/gpu/ablation_forget_bias.yaml", "sweeps/gpu/ablation_encoding.yaml", "sweeps/gpu/frontier.yaml",
                 "sweeps/check_give_up.yaml"],
-        gan=["--epochs=200"],
+        gan=["--epochs=200", *GAN_CHOICE],
+        gan_template=["--epochs=200", "--group=gan_template"],
     ),
     "tiny": Profile(
         sweeps=["sweeps/tiny/length_rnn.yaml", "sweeps/tiny/length_lstm.yaml", "sweeps/tiny/length_chrono.yaml",
                 "sweeps/tiny/ablation_forget_bias.yaml", "sweeps/tiny/ablation_encoding.yaml"],
         classifier=["--epochs=1", "--subset=4000"],
-        gan=["--epochs=2", "--subset=1024", "--metric_samples=500"],
+        gan=["--epochs=2", "--subset=1024", "--metric_samples=500", *GAN_CHOICE],
+        gan_template=["--epochs=2", "--subset=1024", "--metric_samples=500", "--group=gan_template"],
     ),
 }
 # The reference study's stage times (minutes), the prior for a stage's time left before it starts.
@@ -72,28 +78,40 @@ class Args:
     report_dir: str = arg(".", "folder for report.pdf")
 
 
-def stage_commands(args: Args) -> list[tuple[str, list[str]]]:
-    """(label, command) of every stage, in order."""
+def stage_commands(args: Args) -> list[tuple[str, list[list[str]]]]:
+    """(label, commands) of every stage, in order; a stage's commands run side by side."""
     profile = PROFILES[args.profile]
     python = sys.executable
     stages = []
     # One pool over all the profile's sweeps: no core idles at the tail of one sweep while the next waits.
     flags = [f"--sweep={','.join(profile.sweeps)}", f"--backend={args.backend}", f"--out={args.out}"]
-    stages.append(("sweeps", [python, "-m", "experiments.sweep", *flags, *([f"--workers={args.workers}"] if args.workers else [])]))
-    stages.append(("MNIST classifier", [python, "-m", "experiments.mnist_classifier", f"--out={args.out}", *profile.classifier]))
-    stages.append(("GAN", [python, "-m", "experiments.gan", f"--out={args.out}", *profile.gan]))
-    stages.append(("figures", [python, "-m", "analysis.figures", f"--runs={args.out}", f"--out={args.figures}"]))
-    stages.append(("notebook", [python, "-m", "analysis.notebook", f"--gan_run={args.out}", f"--out={args.notebook}"]))
+    stages.append(("sweeps", [[python, "-m", "experiments.sweep", *flags,
+                               *([f"--workers={args.workers}"] if args.workers else [])]]))
+    stages.append(("MNIST classifier", [[python, "-m", "experiments.mnist_classifier", f"--out={args.out}",
+                                         *profile.classifier]]))
+    # The reported GAN and the template's plain training, side by side (one core each on a 2-core machine).
+    stages.append(("GAN", [[python, "-m", "experiments.gan", f"--out={args.out}", *gan_flags]
+                           for gan_flags in (profile.gan, profile.gan_template) if not gan_done(args.out, gan_flags)]))
+    stages.append(("figures", [[python, "-m", "analysis.figures", f"--runs={args.out}", f"--out={args.figures}"]]))
+    stages.append(("notebook", [[python, "-m", "analysis.notebook", f"--gan_run={args.out}", f"--out={args.notebook}"]]))
     if args.report:
-        stages.append(("report", [python, "-m", "analysis.build_report", f"--figures={args.figures}",
-                                  f"--outdir={args.report_dir}"]))
+        stages.append(("report", [[python, "-m", "analysis.build_report", f"--figures={args.figures}",
+                                   f"--outdir={args.report_dir}"]]))
     return stages
 
 
-def gan_done(args: Args) -> bool:
-    """The profile's GAN run already has a complete record (the GAN resumes from checkpoints otherwise)."""
-    gan_args = parse_args(GanArgs, PROFILES[args.profile].gan)  # the GAN stage's own flags, parsed its own way
-    return (Path(args.out) / gan_run_name(gan_args) / "record.json").exists()
+def gan_done(out: str, flags: list[str]) -> bool:
+    """The GAN run these flags make already has a complete record (an unfinished one resumes from its checkpoint)."""
+    gan_args = parse_args(GanArgs, flags)  # the GAN stage's own flags, parsed its own way
+    return (Path(out) / gan_run_name(gan_args) / "record.json").exists()
+
+
+def run_side_by_side(commands: list[list[str]], env: dict | None) -> int:
+    """Run the commands at once, the cores shared between them; the worst exit status."""
+    threads = max(1, (os.cpu_count() or 1) // max(1, len(commands)))
+    env = {**(env or os.environ), **({"OMP_NUM_THREADS": str(threads)} if len(commands) > 1 else {})}
+    processes = [subprocess.Popen(command, cwd=ROOT, env=env) for command in commands]
+    return max([process.wait() for process in processes], default=0)
 
 
 def reference_minutes(profile: str, labels: list[str]) -> dict[str, float]:
@@ -116,24 +134,25 @@ def main(argv: list[str] | None = None) -> None:
     prior = reference_minutes(args.profile, [label for label, _ in stages])
     timings: list[tuple[str, float, str]] = []
     started = time.monotonic()
-    for n, (label, command) in enumerate(stages, 1):
+    for n, (label, commands) in enumerate(stages, 1):
         after = sum(prior.get(later, 0.0) for later, _ in stages[n:]) * 60  # the stages after this one, in seconds
         left = after + prior.get(label, 0.0) * 60
         eta = f", ~{minutes(left)} left by the reference study's stage times" if prior else ""
-        print(f"\n[study {n}/{len(stages)}] {label} | {minutes(time.monotonic() - started)} so far{eta}: "
-              f"{shlex.join(command[1:])}", file=sys.stderr, flush=True)
-        if label == "GAN" and gan_done(args):
-            print("  done before: the GAN run has its record", file=sys.stderr)
+        print(f"\n[study {n}/{len(stages)}] {label} | {minutes(time.monotonic() - started)} so far{eta}", file=sys.stderr)
+        for command in commands:
+            print(f"  {shlex.join(command[1:])}", file=sys.stderr, flush=True)
+        if not commands:
+            print("  done before: every run of this stage has its record", file=sys.stderr)
             timings.append((label, 0.0, "done before"))
             continue
         tic = time.monotonic()
         # The sweep pool adds this to its own time left, so its progress lines speak for the whole study.
         env = {**os.environ, STUDY_AFTER_ENV: f"{after:.0f}"} if prior else None
-        result = subprocess.run(command, cwd=ROOT, env=env)
-        timings.append((label, time.monotonic() - tic, "ok" if result.returncode == 0 else f"exit {result.returncode}"))
-        if result.returncode != 0:
+        returncode = run_side_by_side(commands, env)
+        timings.append((label, time.monotonic() - tic, "ok" if returncode == 0 else f"exit {returncode}"))
+        if returncode != 0:
             _print_timings(timings, started)
-            raise UsageError(f"stage '{label}' failed (exit {result.returncode}); fix it and rerun: finished work is kept")
+            raise UsageError(f"stage '{label}' failed (exit {returncode}); fix it and rerun: finished work is kept")
     _print_timings(timings, started)
     record = {"profile": args.profile, "backend": args.backend, "total_minutes": (time.monotonic() - started) / 60,
               "stage_minutes": {label: seconds / 60 for label, seconds, _ in timings}}

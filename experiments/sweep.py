@@ -1,10 +1,10 @@
-"""Run a W&B sweep YAML: with W&B's server and agents when it is reachable, else locally in a pool of workers.
+"""Run W&B sweep YAMLs: with W&B's server and agents when it is reachable, else locally in one pool of workers.
 
-    python -m experiments.sweep --sweep=sweeps/length.yaml                  # auto: W&B if logged in, else local
-    python -m experiments.sweep --sweep=sweeps/length.yaml --backend=local --workers=2
-    python -m experiments.sweep --sweep=sweeps/length.yaml --backend=wandb --gpus=0,1,2,3
+    python -m experiments.sweep --sweep=sweeps/length_lstm.yaml                  # auto: W&B if logged in, else local
+    python -m experiments.sweep --sweep=sweeps/length_rnn.yaml,sweeps/length_lstm.yaml --workers=2   # one pool
+    python -m experiments.sweep --sweep=sweeps/length_lstm.yaml --backend=wandb --gpus=0,1,2,3
     python -m experiments.sweep --join=entity/project/abc123 --gpus=0,1     # more agents for an existing sweep
-    python -m experiments.sweep --sweep=sweeps/length.yaml --dry_run=True   # print the commands, run nothing
+    python -m experiments.sweep --sweep=sweeps/length_lstm.yaml --dry_run=True   # print the commands, run nothing
 
 The YAML is a W&B sweep configuration (``method``, ``metric``, ``parameters``, ``program`` or ``command``) and is
 validated with W&B's own schema before anything runs. Both backends build each run's command line the way

@@ -1,12 +1,12 @@
 """The GAN of Part II: the template's MLP generator and discriminator, and latent interpolation.
 
-    from models.gan import Generator, Discriminator, interpolate
+    from models.gan import EMA, Generator, Discriminator, interpolate
     G, D = Generator(latent_dim=100), Discriminator()
     images = G(torch.randn(25, 100))          # (25, 784) in [-1, 1]
     logits = D(images)                        # (25,) logits of "real"; D(x) = sigmoid(logits)
 
 Generator: z(100) -> 128 -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2), BatchNorm1d on the 256/512/1024 layers,
-Tanh output. Discriminator: 784 -> 512 -> 256 -> 1, LeakyReLU(0.2). The discriminator returns logits: the losses
+Tanh output. Discriminator: 784 -> 512 -> 256 -> 1, LeakyReLU(0.2) (optionally dropout after each hidden layer). The discriminator returns logits: the losses
 use binary cross-entropy with logits, the numerically stable form of sigmoid followed by log in equation (10).
 Weights keep PyTorch's default initialisation (the template sets none).
 """
@@ -41,16 +41,41 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, dropout: float = 0.0) -> None:
+        """``dropout`` after each hidden layer (0, the template's, adds none: the same modules and weights)."""
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(IMAGE_SIZE, 512), nn.LeakyReLU(0.2),
-            nn.Linear(512, 256), nn.LeakyReLU(0.2),
-            nn.Linear(256, 1),
-        )
+
+        def block(n_in: int, n_out: int) -> list[nn.Module]:
+            return [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2), *([nn.Dropout(dropout)] if dropout else [])]
+
+        self.net = nn.Sequential(*block(IMAGE_SIZE, 512), *block(512, 256), nn.Linear(256, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.view(len(x), -1)).squeeze(1)
+
+
+class EMA:
+    """An exponential moving average of a model's weights (Yazici et al. 2019): ``average = decay * average +
+    (1 - decay) * weights`` after every update, buffers (batch-norm statistics) copied. The average is a model of its
+    own, used for samples and metrics; training never sees it.
+
+        ema = EMA(G, decay=0.999)
+        ...; opt_G.step(); ema.update(G)
+        images = ema.model(z)
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.model = copy.deepcopy(model).requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for average, current in zip(self.model.parameters(), model.parameters()):
+            average.lerp_(current, 1 - self.decay)
+        for average, current in zip(self.model.buffers(), model.buffers()):
+            average.copy_(current)
 
 
 def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int = 7, method: str = "linear") -> torch.Tensor:

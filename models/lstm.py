@@ -2,6 +2,7 @@
 
     from models.lstm import LSTM
     model = LSTM(input_dim=10, hidden=128, num_classes=10, forget_bias=1.0)
+    model = LSTM(seq_length, input_dim, num_hidden, num_classes, batch_size, device)   # the course skeleton's
     logits = model(x)                      # x: (batch, time, input_dim) -> (batch, num_classes)
 
 Parameters. The four gates are fused for speed: ``W_x`` is (4H, input_dim), ``W_h`` is (4H, H) and ``b`` is (4H,),
@@ -26,6 +27,8 @@ import math
 import torch
 from torch import nn
 
+from models.skeleton import from_skeleton
+
 GATES = ("g", "i", "f", "o")  # order of the fused blocks: equations (1), (2), (3), (4)
 
 
@@ -45,15 +48,20 @@ class LSTM(nn.Module):
     The softmax of equation (8) is left to the loss: cross-entropy on logits is equation (9) computed stably.
     """
 
-    def __init__(
-        self,
-        input_dim: int,
-        hidden: int,
-        num_classes: int = 10,
-        forget_bias: float | str = 1.0,
-        max_len: int | None = None,
-    ) -> None:
+    def __init__(self, *args, **kwargs) -> None:
+        """``LSTM(input_dim, hidden, num_classes=10, forget_bias=1.0, max_len=None)``, or the course skeleton's
+        ``LSTM(seq_length, input_dim, num_hidden, num_classes, batch_size, device)`` (models/skeleton.py)."""
         super().__init__()
+        skeleton = from_skeleton(args, kwargs)
+        if skeleton is None:
+            self._build(*args, **kwargs)
+        else:
+            self._build(**skeleton[0])
+            if skeleton[1] is not None:
+                self.to(skeleton[1])
+
+    def _build(self, input_dim: int, hidden: int, num_classes: int = 10, forget_bias: float | str = 1.0,
+               max_len: int | None = None) -> None:
         self.input_dim, self.hidden, self.num_classes = input_dim, hidden, num_classes
         self.forget_bias = parse_forget_bias(forget_bias)
         if self.forget_bias == "chrono" and (max_len is None or max_len < 2):
@@ -99,12 +107,15 @@ class LSTM(nn.Module):
     b_o = property(lambda self: self._block(self.b, "o"))
 
     def forward(self, x: torch.Tensor, return_hidden: bool = False):
-        """x: (B, L, input_dim). Returns logits (B, num_classes), and the list of h(1..L) if ``return_hidden``.
+        """x: (B, L, input_dim), or (B, L) digits as scalars when input_dim = 1 (the skeleton's batches). Returns
+        logits (B, num_classes), and the list of h(1..L) if ``return_hidden``.
 
         Training uses ``_LSTMSequence``, which runs the loop below and its hand-written backward pass (BPTT) as one
         autograd node. ``return_hidden=True`` runs the same equations step by step under autograd instead, so that
         every h(t) is a node whose gradient dL/dh(t) can be asked for; the tests hold the two paths equal.
         """
+        if x.dim() == 2 and self.input_dim == 1:
+            x = x.unsqueeze(-1)
         if return_hidden:
             h, hiddens = self._steps(x)
         else:

@@ -2,6 +2,7 @@
 
     from models.rnn import RNN
     model = RNN(input_dim=10, hidden=128, num_classes=10)
+    model = RNN(seq_length, input_dim, num_hidden, num_classes, batch_size, device)   # the course skeleton's
     logits = model(x)                      # x: (batch, time, input_dim) -> (batch, num_classes)
 
 Equations (assignment 2, the counterpart of the LSTM's (1)-(8)):
@@ -19,12 +20,25 @@ import math
 import torch
 from torch import nn
 
+from models.skeleton import from_skeleton
+
 
 class RNN(nn.Module):
     """Single-layer tanh RNN over a whole sequence that returns the logits p(T) of the last step."""
 
-    def __init__(self, input_dim: int, hidden: int, num_classes: int = 10) -> None:
+    def __init__(self, *args, **kwargs) -> None:
+        """``RNN(input_dim, hidden, num_classes=10)``, or the course skeleton's
+        ``RNN(seq_length, input_dim, num_hidden, num_classes, batch_size, device)`` (models/skeleton.py)."""
         super().__init__()
+        skeleton = from_skeleton(args, kwargs)
+        if skeleton is None:
+            self._build(*args, **kwargs)
+        else:
+            self._build(**{k: v for k, v in skeleton[0].items() if k != "max_len"})
+            if skeleton[1] is not None:
+                self.to(skeleton[1])
+
+    def _build(self, input_dim: int, hidden: int, num_classes: int = 10) -> None:
         self.input_dim, self.hidden, self.num_classes = input_dim, hidden, num_classes
         self.W_hx = nn.Parameter(torch.empty(hidden, input_dim))
         self.W_hh = nn.Parameter(torch.empty(hidden, hidden))
@@ -42,11 +56,14 @@ class RNN(nn.Module):
             self.b_p.zero_()
 
     def forward(self, x: torch.Tensor, return_hidden: bool = False):
-        """x: (B, L, input_dim). Returns logits (B, num_classes), and the list of h(1..L) if ``return_hidden``.
+        """x: (B, L, input_dim), or (B, L) digits as scalars when input_dim = 1 (the skeleton's batches). Returns
+        logits (B, num_classes), and the list of h(1..L) if ``return_hidden``.
 
         Training uses ``_RNNSequence`` (the loop and its hand-written backward pass as one autograd node);
         ``return_hidden=True`` steps under autograd so that dL/dh(t) can be asked for. The tests hold both equal.
         """
+        if x.dim() == 2 and self.input_dim == 1:
+            x = x.unsqueeze(-1)
         batch, length, _ = x.shape
         # W_hx x(t) + b_h for all steps at once: it does not depend on the recurrence. Time goes first in the small
         # input, so the (L, B, H) result is born contiguous.

@@ -45,7 +45,7 @@ def test_tiny_study_runs_end_to_end_and_produces_a_report(tmp_path: Path) -> Non
                  REPORT_DIR=str(tmp_path), BACKEND="local")
     assert again.returncode == 0
     assert re.search(r"^sweeps: 0 done, \d+ skipped", again.stderr, re.MULTILINE), again.stderr[-2000:]
-    assert "done before: the GAN run has its record" in again.stderr
+    assert "done before: every run of this stage has its record" in again.stderr
 
     # Packing the runs gives a reference folder that figures can be rebuilt from.
     packed = run_module("analysis.pack_results", f"--runs={out}", f"--out={tmp_path}/results", "--profile=tiny")
@@ -93,7 +93,7 @@ def test_submission_zip(tmp_path: Path) -> None:
         zipped.extractall(tmp_path / "unpacked")
     prefix = "12345678_assignment3/"
     for required in ("report.pdf", "README.md", "Makefile", "analysis/gan.ipynb", "models/lstm.py",
-                     "experiments/palindrome.py", "sweeps/length.yaml", "requirements.txt"):
+                     "experiments/palindrome.py", "sweeps/length_lstm.yaml", "requirements.txt"):
         assert prefix + required in names, required
     top_folders = {name[len(prefix):].split("/")[0] for name in names}
     assert not top_folders & {".venv", "runs", "wandb", "data", "figures"}
