@@ -81,8 +81,9 @@ notebook: install ## Execute analysis/gan.ipynb headless against the GAN run in 
 report: figures ## Compile report.pdf (needs TeX: apt-get install latexmk texlive-latex-recommended texlive-fonts-recommended)
 	$(PY) -m analysis.build_report --figures=$(FIGURES) --outdir=$(REPORT_DIR)
 
-results: install ## Pack the records in OUT into results/ (the committed reference) with their provenance
+results: install ## Pack the records in OUT into results/ (the committed reference) with their provenance, and the README's run times
 	$(PY) -m analysis.pack_results --runs=$(OUT) --profile=$(PROFILE)
+	$(PY) -m analysis.readme_tables
 
 submission: install ## The hand-in zip: make submission STUDENT_ID=12345678
 	$(PY) -m analysis.submission --student_id="$(STUDENT_ID)"

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         written += save(fig, out, name)
     table = comparison_table(runs, out / "comparison_table.tex")
     written += [table] if table else []
-    results = palindrome_results(runs)
+    results = palindrome_results(runs, history)
 
     gan_run = part2.find_gan_run(args.runs) if not str(args.runs).startswith("wandb:") else None
     if gan_run is None:

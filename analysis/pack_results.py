@@ -23,7 +23,7 @@ from analysis.runs import RunsError, local_records, reused_from
 from experiments.cli import UsageError, arg, parse_args, run_main
 from experiments.tracker import git_commit
 
-IMAGES = ("samples_start.png", "samples_half.png", "samples_end.png", "interpolation.png")
+IMAGES = ("samples_start.png", "samples_epoch1.png", "samples_half.png", "samples_end.png", "interpolation.png")
 
 
 @dataclass

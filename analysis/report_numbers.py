@@ -64,7 +64,7 @@ def breaking_point_text(point: dict) -> str:
     return f"$T_{{50}} = {point['T50']:.1f}$ (95\\% interval {low}--{high})"
 
 
-def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
+def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) -> dict[str, object]:
     """Headline numbers of Part I, keyed for ``\\result{...}``. Keys do not depend on which lengths a profile ran
     (``longest``/``short``/``long`` rather than a T), so one report.tex fits every profile."""
     comparison = comparison_runs(runs)
@@ -186,7 +186,7 @@ def palindrome_results(runs: pd.DataFrame) -> dict[str, object]:
             out[f"{VARIANT_SLUGS[variant]}-gradflow-ratio"] = f"{norms.iloc[-1] / norms.iloc[0]:,.0f}"  # last step / first
 
     out.update(_ablation_numbers(runs))
-    out.update(_check_numbers(runs, best))
+    out.update(_check_numbers(runs, best, history))
     return out
 
 
@@ -239,9 +239,30 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
     return out
 
 
-def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame) -> dict[str, object]:
+def _same_until_stopped(check: pd.DataFrame, study: pd.DataFrame, history: pd.DataFrame | None) -> str:
+    """Whether each check run retraced the study's run of the same learning rate and seed (same training loss at
+    every logged step until the study's run stopped): the claim that a check run is the study's run continued."""
+    if history is None or history.empty or "train/loss" not in history:
+        return ""
+    pairs = check.merge(study, on=["lr", "seed"], suffixes=("_check", "_study"))
+    if pairs.empty:
+        return ""
+    losses = history.set_index(["name", "step"])["train/loss"]
+    same = 0
+    for row in pairs.itertuples():
+        study_curve = losses.get(row.name_study)
+        check_curve = losses.get(row.name_check)
+        if study_curve is None or check_curve is None:
+            continue
+        steps = study_curve.index.intersection(check_curve.index)
+        same += len(steps) > 0 and bool((study_curve[steps] == check_curve[steps]).all())
+    return (f"; {same} of the {len(pairs)} check runs retrace their study run exactly (the same training loss at "
+            "every logged step) up to where it stopped")
+
+
+def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame | None = None) -> dict[str, object]:
     """The give-up check: the LSTM (b_f = 1) at one length for the template's 10,000 steps without give-up, against
-    the same seeds in the study (identical runs up to where the study's stopped)."""
+    the same seeds in the study (the same run until the study's stopped, which the histories confirm)."""
     check = runs[runs["group"] == CHECK_GROUP] if "group" in runs else runs.iloc[0:0]
     if check.empty:
         return {"check-sentence": "The give-up check (sweeps/check\\_give\\_up.yaml) was not run for these records"}
@@ -254,16 +275,18 @@ def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame) -> dict[str, object]:
         when = f" (at steps {', '.join(f'{int(s):,}' for s in sorted(solved['steps_to_target']))})" if len(solved) else ""
         chosen = " (the rate cross-fitting chose most often)" if len(study) and lr == study["lr_chosen"].mode()[0] else ""
         parts.append(f"at learning rate {lr:g}{chosen}, {len(solved)} of {len(group)} seeds solve within {steps:,} steps{when}")
-    gave_up = comparison_runs(runs)
-    gave_up = gave_up[(gave_up["variant"] == "LSTM") & (gave_up["T"] == T) & (gave_up["stop_reason"] == "at chance")]
+    comparison = comparison_runs(runs)
+    in_study = comparison[(comparison["variant"] == "LSTM") & (comparison["T"] == T)]
+    gave_up = in_study[in_study["stop_reason"] == "at chance"]
     keys = ["lr", "seed"]
     matched = gave_up.merge(check[keys + [ACC]], on=keys, suffixes=("", "_check"))
     rescued = int((matched[ACC + "_check"] >= SOLVED).sum())
+    retraced = _same_until_stopped(check[keys + ["name"]], in_study[keys + ["name"]], history)
     return {
         "check-T": T, "check-steps": f"{steps:,}",
         "check-sentence": "; ".join(parts),
         "check-verdict": (f"of the {len(matched)} study runs at $T={T}$ that gave up at chance, {rescued} went on to solve "
-                          f"when continued to {steps:,} steps without give-up"),
+                          f"when continued to {steps:,} steps without give-up{retraced}"),
     }
 
 

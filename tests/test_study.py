@@ -103,3 +103,22 @@ def test_submission_zip(tmp_path: Path) -> None:
     quick = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_models.py",
                             "tests/test_palindrome_data.py"], cwd=unpacked, capture_output=True, text=True)
     assert quick.returncode == 0, quick.stdout[-2000:]
+
+
+def test_the_readme_run_times_are_the_committed_provenance() -> None:
+    result = run_module("analysis.readme_tables", "--check=True")
+    assert result.returncode == 0, result.stderr
+
+
+def test_readme_tables_are_rewritten_from_the_provenance(tmp_path: Path) -> None:
+    readme, provenance = tmp_path / "README.md", tmp_path / "provenance.json"
+    readme.write_text("before\n<!-- generated:run-times -->\nstale\n<!-- /generated:run-times -->\nafter\n")
+    provenance.write_text(json.dumps({"profile": "cpu", "git_commit": "abc", "date": "2026-11-29T12:00:00",
+                                      "machine": {"cpu_count": 2, "gpu": None}, "runs": 10, "runs_reused": 3,
+                                      "study": {"total_minutes": 44.5, "stage_minutes": {"sweeps": 30.25, "GAN": 6.0}}}))
+    assert run_module("analysis.readme_tables", f"--readme={readme}", f"--provenance={provenance}",
+                      "--check=True").returncode == 1
+    assert run_module("analysis.readme_tables", f"--readme={readme}", f"--provenance={provenance}").returncode == 0
+    text = readme.read_text()
+    assert "stale" not in text and "| sweeps (7 runs trained, 3 reused) | 30.2 |" in text and "**44.5**" in text
+    assert text.startswith("before\n") and text.endswith("after\n")

@@ -1,0 +1,87 @@
+"""The README's measured numbers, generated from results/provenance.json so they cannot drift from the study.
+
+    python -m analysis.readme_tables            # rewrite the generated blocks of README.md (make results runs it)
+    python -m analysis.readme_tables --check=True   # exit 1 if README.md differs from what the records say
+
+A generated block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``; everything else in the
+README is written by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from experiments.cli import UsageError, arg, parse_args, run_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_times(provenance: dict) -> str:
+    """Stage times of the reference study, and where the sweeps' CPU time went."""
+    study = provenance.get("study") or {}
+    stages = study.get("stage_minutes", {})
+    machine = provenance.get("machine", {})
+    lines = [
+        f"The reference run of `make study` (profile `{provenance.get('profile')}`, commit "
+        f"`{provenance.get('git_commit')}`, {provenance.get('date', '?')[:10]}) on a machine with "
+        f"{machine.get('cpu_count')} cores{' and a ' + machine['gpu'] if machine.get('gpu') else ' and no GPU'}:",
+        "",
+        "| stage | minutes |",
+        "| --- | --- |",
+    ]
+    trained = provenance.get("runs", 0) - provenance.get("runs_reused", 0)
+    for label, minutes in stages.items():
+        note = f" ({trained} runs trained, {provenance.get('runs_reused', 0)} reused)" if label == "sweeps" else ""
+        lines.append(f"| {label}{note} | {minutes:.1f} |")
+    if study.get("total_minutes") is not None:
+        lines.append(f"| **total** | **{study['total_minutes']:.1f}** |")
+    by_group = provenance.get("run_minutes_by_group", {})
+    if by_group:
+        lines += ["", "Summed wall time of each sweep's runs (runs of parallel workers overlap, so this is CPU-side "
+                  "work, not elapsed time): " + ", ".join(f"`{group}` {minutes:.1f} min"
+                                                          for group, minutes in by_group.items()) + "."]
+    return "\n".join(lines)
+
+
+BLOCKS = {"run-times": run_times}
+
+
+def render(readme: str, provenance: dict) -> str:
+    for name, make in BLOCKS.items():
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- /generated:{name} -->)", re.DOTALL)
+        if not pattern.search(readme):
+            raise UsageError(f"README.md has no <!-- generated:{name} --> block")
+        readme = pattern.sub(lambda match: match.group(1) + make(provenance) + match.group(2), readme)
+    return readme
+
+
+@dataclass
+class Args:
+    readme: str = arg(str(ROOT / "README.md"), "the README to update")
+    provenance: str = arg(str(ROOT / "results" / "provenance.json"), "the reference study's provenance")
+    check: bool = arg(False, "only check that the README is up to date (exit 1 if not)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(Args, argv, description=__doc__.split("\n")[0])
+    try:
+        provenance = json.loads(Path(args.provenance).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UsageError(f"cannot read {args.provenance} ({error}); run `make results` first") from None
+    readme = Path(args.readme).read_text()
+    updated = render(readme, provenance)
+    if args.check:
+        if updated != readme:
+            print(f"{args.readme} is out of date with {args.provenance}: run python -m analysis.readme_tables",
+                  file=sys.stderr)
+            sys.exit(1)
+        return
+    Path(args.readme).write_text(updated)
+
+
+if __name__ == "__main__":
+    run_main(main)
