@@ -16,7 +16,8 @@ from pathlib import Path
 from analysis import gan_figures as part2
 from analysis import palindrome_figures as part1
 from analysis.report_numbers import comparison_table, palindrome_results, write_macros
-from analysis.runs import RunsError, load_history, load_runs
+from analysis.runs import load_history, load_runs
+from experiments.record import RecordError
 from analysis.style import apply_style, save
 from experiments.cli import UsageError, arg, parse_args, run_main
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     try:
         runs = load_runs(args.runs)
         history = load_history(args.runs, metrics=["eval/acc", "train/loss", "loss/D", "loss/G", "D(x)", "D(G(z))"])
-    except RunsError as error:
+    except RecordError as error:
         raise UsageError(str(error)) from None
     if runs.empty:
         raise UsageError(f"no run records under {args.runs}; run `make sweep` or `make study` first")

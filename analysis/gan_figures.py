@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from analysis.runs import RunsError, local_records, read_record
+from experiments.record import RecordError, has_record, local_records, read_record, record_path
 from analysis.style import COLORBLIND, WIDTH_IN
 
 MOMENTS = (("start", "start (before any update)"), ("half", "halfway"), ("end", "end of training"))
@@ -28,9 +28,10 @@ def gan_runs(source: str | Path) -> list[dict]:
     try:
         records = [r for r in local_records(source) if str(r["config"].get("group", "")).startswith(REPORTED_GROUP)
                    and r["name"].startswith("gan__")]
-    except RunsError:
+    except RecordError:
         return []
-    records.sort(key=lambda r: (r["config"].get("group") != REPORTED_GROUP, -r["summary"].get("steps_done", 0), r["name"]))
+    records.sort(key=lambda r: (r["config"].get("group") != REPORTED_GROUP, -r["summary"].get("steps_done", 0),
+                                r["name"]))
     return [{"dir": Path(r["run_dir"]), "record": r} for r in records]
 
 
@@ -38,9 +39,9 @@ def find_gan_run(source: str | Path) -> dict | None:
     """The reported GAN run under ``source`` (a runs folder or one run's folder): of the runs in the group "gan",
     the one with the most training steps."""
     source = Path(source)
-    for name in ("record.json", "record.json.gz"):
-        if (source / name).exists():
-            return {"dir": source, "record": read_record(source / name)}
+    if has_record(source):
+        path = record_path(source) if record_path(source).exists() else record_path(source).with_suffix(".json.gz")
+        return {"dir": source, "record": read_record(path)}
     runs = gan_runs(source)
     return runs[0] if runs else None
 
@@ -85,14 +86,16 @@ def training_curves(run: dict, others: list[dict] | None = None, smooth: int = 2
               for other in others or []]
     for source, prefix, final, label, color, style in lines:
         frame = history_frame(source)
-        frame["epoch"] = frame["step"] / (source["record"]["summary"]["steps_done"] / max(1, source["record"]["config"]["epochs"]))
+        steps_per_epoch = source["record"]["summary"]["steps_done"] / max(1, source["record"]["config"]["epochs"])
+        frame["epoch"] = frame["step"] / steps_per_epoch
         evals = frame.dropna(subset=[f"{prefix}IS"]) if f"{prefix}IS" in frame else frame.iloc[0:0]
         summary = source["record"]["summary"]
         for ax, key in ((axes[2], "IS"), (axes[3], "FID")):
             values = list(evals[f"{prefix}{key}"]) + [summary[f"{final}{key}"]]
             ax.plot(list(evals["epoch"]) + [frame["epoch"].max()], values, marker="o", markersize=3, color=color,
                     linestyle=style, label=label)
-    axes[2].axhline(run["record"]["summary"]["real/IS"], color="grey", linestyle="--", linewidth=1, label="real test set")
+    axes[2].axhline(run["record"]["summary"]["real/IS"], color="grey", linestyle="--", linewidth=1,
+                    label="real test set")
     # The FID's reference statistics are the test set's own, so the real set's FID is 0: no line on a log axis.
     axes[2].set(xlabel="epoch", ylabel="IS", title="Inception Score (higher is better)")
     axes[3].set(xlabel="epoch", ylabel="FID", title="FID (lower is better)", yscale="log")
@@ -122,7 +125,8 @@ def interpolation_row(run: dict) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.2))
     ax.imshow(image, cmap="gray")
     ax.set_xticks([2 + 15 + 30 * k for k in range(9)],
-                  [f"{d} ({c:.2f})" for d, c in zip(summary["interpolation/labels"], summary["interpolation/confidence"])],
+                  [f"{d} ({c:.2f})"
+                   for d, c in zip(summary["interpolation/labels"], summary["interpolation/confidence"])],
                   fontsize=7)
     ax.set_yticks([])
     ax.grid(False)
@@ -139,8 +143,9 @@ def fid(summary: dict, prefix: str) -> float:
 def _quality_row(summary: dict, prefix: str) -> dict:
     hist = summary.get(f"{prefix}classes/hist")
     shares = [n / sum(hist) for n in hist] if hist else [float("nan")]
-    return {"IS": summary[f"{prefix}IS"], "FID": fid(summary, prefix), "digits covered": summary[f"{prefix}classes/covered"],
-            "evenness": summary[f"{prefix}classes/evenness"], "min share": min(shares), "max share": max(shares)}
+    return {"IS": summary[f"{prefix}IS"], "FID": fid(summary, prefix),
+            "digits covered": summary[f"{prefix}classes/covered"], "evenness": summary[f"{prefix}classes/evenness"],
+            "min share": min(shares), "max share": max(shares)}
 
 
 def quality_table(runs: list[dict]) -> pd.DataFrame:
@@ -226,12 +231,14 @@ def gan_results(run: dict, others: list[dict] | None = None) -> dict[str, object
 def _levers_sentence(summary: dict, config: dict, template: dict) -> str:
     """What each change bought, from two runs: the template's plain training, and the reported configuration with
     its generator's own weights and their moving average."""
-    raw_is, raw_fid = summary.get("final_raw/IS", summary["final/IS"]), fid(summary, "final_raw/" if config.get("ema") else "final/")
+    raw = "final_raw/" if config.get("ema") else "final/"
+    raw_is, raw_fid = summary[f"{raw}IS"], fid(summary, raw)
     parts = []
     others = configuration_label({k: v for k, v in config.items() if k != "ema"})
     if others != "template":
         parts.append(f"the other changes ({others}) move G's own weights from IS {template['final/IS']:.2f} and FID "
-                     f"{fid(template, 'final/'):.2f} (the template's training) to IS {raw_is:.2f} and FID {raw_fid:.2f}")
+                     f"{fid(template, 'final/'):.2f} (the template's training) to IS {raw_is:.2f} and FID "
+                     f"{raw_fid:.2f}")
     if config.get("ema"):
         parts.append(f"averaging the weights (EMA {config['ema']:g}) moves the same run from IS {raw_is:.2f} and FID "
                      f"{raw_fid:.2f} to IS {summary['final/IS']:.2f} and FID {fid(summary, 'final/'):.2f}")
@@ -246,7 +253,8 @@ def write_quality_table(runs: list[dict], path: str | Path) -> Path:
     for source, row in table.iterrows():
         minutes = "--" if row["minutes"] != row["minutes"] else f"{row['minutes']:.1f}"
         lines.append(f"{source} & {row['IS']:.2f} & {row['FID']:.2f} & {int(row['digits covered'])}/10 & "
-                     f"{row['evenness']:.3f} & {100 * row['min share']:.1f}--{100 * row['max share']:.1f}\\% & {minutes} \\\\")
+                     f"{row['evenness']:.3f} & {100 * row['min share']:.1f}--{100 * row['max share']:.1f}\\% & "
+                     f"{minutes} \\\\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     path = Path(path)
     path.write_text("\n".join(lines) + "\n")

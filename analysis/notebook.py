@@ -20,6 +20,7 @@ from nbclient.exceptions import CellExecutionError
 
 from analysis.gan_figures import find_gan_run
 from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.record import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "analysis" / "gan.ipynb"
@@ -40,16 +41,15 @@ def main(argv: list[str] | None = None) -> Path:
     run = Path(args.gan_run).resolve()
     # The kernel runs in the repository root: a path inside it stays relative, so the saved outputs carry no /home/...
     os.environ["GAN_RUN"] = str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run)
-    client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT)}})
     try:
         client.execute()
     except CellExecutionError as error:
         raise UsageError(f"the notebook failed: {str(error).strip().splitlines()[-1]}") from None
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    nbformat.write(notebook, tmp)
-    tmp.replace(out)
+    with atomic_write(out) as handle:
+        nbformat.write(notebook, handle)
     print(f"executed notebook -> {out}", file=sys.stderr)
     return out
 

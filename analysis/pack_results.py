@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.runs import RunsError, local_records, reused_from
+from experiments.record import RECORD, RecordError, local_records, reused_from
 from experiments.cli import UsageError, arg, parse_args, run_main
 from experiments.tracker import git_commit
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
     try:
         records = local_records(args.runs)
-    except RunsError as error:
+    except RecordError as error:
         raise UsageError(str(error)) from None
     if not records:
         raise UsageError(f"no run records under {args.runs}; run `make study` first")
@@ -66,14 +66,15 @@ def main(argv: list[str] | None = None) -> Path:
         run_dir = Path(record.pop("run_dir")).resolve()
         target = staging / "runs" / run_dir.relative_to(source_root)
         target.mkdir(parents=True, exist_ok=True)
-        with gzip.open(target / "record.json.gz", "wt") as handle:
+        with gzip.open(target / (RECORD + ".gz"), "wt") as handle:
             json.dump(record, handle)
         for image in IMAGES:
             if (run_dir / image).exists():
                 shutil.copy2(run_dir / image, target / image)
     provenance = {
         "git_commit": git_commit(),  # the code that packed the records
-        "runs_git_commits": sorted({str(r.get("meta", {}).get("git_commit")) for r in records}),  # the code that ran them
+        # the code that ran them
+        "runs_git_commits": sorted({str(r.get("meta", {}).get("git_commit")) for r in records}),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count(),
                     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},

@@ -78,13 +78,15 @@ def accuracy_vs_T(runs: pd.DataFrame) -> plt.Figure | None:
         cell = rates[rates["variant"] == variant]
         color = MODEL_PALETTE[variant]
         dodge = 1.04 ** (k - (len(variants) - 1) / 2)  # variants side by side at a shared T (log axis)
-        right.errorbar(cell["T"] * dodge, cell["rate"], yerr=np.clip([cell["rate"] - cell["low"], cell["high"] - cell["rate"]], 0, 1),
+        spread = np.clip([cell["rate"] - cell["low"], cell["high"] - cell["rate"]], 0, 1)
+        right.errorbar(cell["T"] * dodge, cell["rate"], yerr=spread,
                        fmt="o", color=color, capsize=2, markersize=4, label=variant)
         point = breaking_point(reported[reported["variant"] == variant])
         if point["T50"] is not None:
             grid = np.geomspace(cell["T"].min(), cell["T"].max(), 100)
             right.plot(grid, logistic_curve(point, grid), color=color, linewidth=1)
-            right.errorbar([point["T50"]], [0.5], xerr=np.clip([[point["T50"] - point["low"]], [point["high"] - point["T50"]]], 0, None),
+            spread = np.clip([[point["T50"] - point["low"]], [point["high"] - point["T50"]]], 0, None)
+            right.errorbar([point["T50"]], [0.5], xerr=spread,
                            fmt="D", color=color, markersize=5, capsize=3, markeredgecolor="black", markeredgewidth=0.5)
     right.axhline(0.5, color="grey", linestyle=":", linewidth=0.8)
     right.set(xlabel="palindrome length T", ylabel="P(solved)", ylim=(-0.03, 1.03), title="solve rate, breaking point")
@@ -148,8 +150,9 @@ def lr_heatmaps(runs: pd.DataFrame) -> plt.Figure | None:
     if grid.empty or grid["lr"].nunique() < 2:
         return None
     variants = variants_in(grid)
+    widths = [grid[grid["variant"] == v]["T"].nunique() + 1.5 for v in variants]  # one column per T, plus labels
     fig, axes = plt.subplots(1, len(variants), figsize=(WIDTH_IN, 2.7), squeeze=False,
-                             gridspec_kw={"width_ratios": [grid[grid["variant"] == v]["T"].nunique() + 1.5 for v in variants]})
+                             gridspec_kw={"width_ratios": widths})
     for ax, variant in zip(axes[0], variants):
         table = grid[grid["variant"] == variant].pivot_table(index="lr", columns="T", values=ACC, aggfunc="mean")
         table = table.sort_index(ascending=False)
@@ -222,7 +225,7 @@ def training_curves(runs: pd.DataFrame, history: pd.DataFrame, lengths: list[int
     for ax, T in zip(axes[0], lengths):
         cell = best[best["T"] == T][["name", "variant"]].drop_duplicates("name")
         curves = carried_forward(history[history["name"].isin(cell["name"])]).merge(cell, on="name")
-        for name, run in curves.groupby("name"):
+        for _, run in curves.groupby("name"):
             ax.plot(run["step"], run[ACC], color=MODEL_PALETTE[run["variant"].iloc[0]], linewidth=0.5, alpha=0.35)
         sns.lineplot(data=curves, x="step", y=ACC, hue="variant", palette=MODEL_PALETTE,
                      hue_order=variants_in(curves), errorbar=("ci", 95), ax=ax)
@@ -276,7 +279,8 @@ def forget_bias_ablation(runs: pd.DataFrame) -> plt.Figure | None:
     chosen = sweep_runs(runs, "ablation_forget_bias")
     if chosen.empty:
         return None
-    chosen = chosen.assign(init=chosen["forget_bias"].map(lambda v: "chrono" if v == "chrono" else f"$b_f$ = {float(v):g}"))
+    chosen = chosen.assign(
+        init=chosen["forget_bias"].map(lambda v: "chrono" if v == "chrono" else f"$b_f$ = {float(v):g}"))
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 2.8), layout="constrained")
     order = sorted(chosen["init"].unique(), key=lambda s: (s == "chrono", s))
     colors = COLORBLIND[4:4 + len(order)]

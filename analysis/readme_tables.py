@@ -55,7 +55,8 @@ def render(readme: str, provenance: dict) -> str:
         pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- /generated:{name} -->)", re.DOTALL)
         if not pattern.search(readme):
             raise UsageError(f"README.md has no <!-- generated:{name} --> block")
-        readme = pattern.sub(lambda match: match.group(1) + make(provenance) + match.group(2), readme)
+        block = make(provenance)
+        readme = pattern.sub(lambda match: match.group(1) + block + match.group(2), readme)
     return readme
 
 

@@ -103,7 +103,8 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     if give_up:
         out["give-up-sentence"] = (
             f"A run whose best monitored loss is still within {math.log(10) - best['give_up_loss'].mode()[0]:.2f} nats "
-            f"of chance ($\\ln 10$) after {give_up:.0%} of its budget gives up there, since such runs sit flat at chance "
+            f"of chance ($\\ln 10$) after {give_up:.0%} of its budget gives up there, since such runs sit flat at "
+            "chance "
             f"(the vanishing gradient of Figure~\\ref{{fig:flow}}): {int(reasons.get('at chance', 0))} of the "
             f"{len(palindromes)} runs gave up, {int(reasons.get('solved', 0))} stopped early solved and "
             f"{int(reasons.get('budget', 0))} ran their whole budget").replace("%", r"\%")
@@ -157,8 +158,9 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     unsolved = best[~best["solved"]]
     at_budget = unsolved[unsolved["stop_reason"] == "budget"]
     out["censor-sentence"] = (
-        f"Of the {len(unsolved)} reported runs that did not solve their length, {int((unsolved['stop_reason'] == 'at chance').sum())} "
-        f"gave up at chance and {len(at_budget)} ran out of budget"
+        f"Of the {len(unsolved)} reported runs that did not solve their length, "
+        f"{int((unsolved['stop_reason'] == 'at chance').sum())} gave up at chance and {len(at_budget)} ran out of "
+        "budget"
         + (" while learning (" + ", ".join(f"{v} at $T={int(T)}$: {n}" for (v, T), n in
                                             at_budget.groupby(["variant", "T"]).size().items()) + ")"
            if len(at_budget) else ""))
@@ -169,11 +171,13 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
         out[f"{VARIANT_SLUGS[variant]}-lr-grid-mean"] = f"{grid[ACC].mean():.2f}"
         share = grid.groupby("lr")["solved"].mean()
         out[f"{VARIANT_SLUGS[variant]}-lr-solved-share"] = ", ".join(f"{lr:g}: {_pct(s)}" for lr, s in share.items())
-    shared_T = sorted(set(comparison[comparison["variant"] == "RNN"]["T"]) & set(comparison[comparison["variant"] == "LSTM"]["T"]))
+    lengths_of = {v: set(comparison[comparison["variant"] == v]["T"]) for v in ("RNN", "LSTM")}
+    shared_T = sorted(lengths_of["RNN"] & lengths_of["LSTM"])
     if shared_T:
         means = comparison[comparison["T"].isin(shared_T)].groupby("variant")[ACC].mean()
         out["lr-sentence"] = (f"Averaged over every learning rate and seed at the lengths both ran "
-                              f"($T={', '.join(map(str, shared_T))}$), the LSTM reaches {means.get('LSTM', float('nan')):.2f} "
+                              f"($T={', '.join(map(str, shared_T))}$), the LSTM reaches "
+                              f"{means.get('LSTM', float('nan')):.2f} "
                               f"and the RNN {means.get('RNN', float('nan')):.2f}")
 
     found = gradient_flow_frame(runs)
@@ -183,7 +187,8 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
         init = frame[frame["when"] == "init"].groupby(["variant", "t"])["norm"].mean()
         for variant in init.index.get_level_values(0).unique():
             norms = init[variant]
-            out[f"{VARIANT_SLUGS[variant]}-gradflow-ratio"] = f"{norms.iloc[-1] / norms.iloc[0]:,.0f}"  # last step / first
+            # the last step's gradient over the first's
+            out[f"{VARIANT_SLUGS[variant]}-gradflow-ratio"] = f"{norms.iloc[-1] / norms.iloc[0]:,.0f}"
 
     out.update(_ablation_numbers(runs))
     out.update(_check_numbers(runs, best, history))
@@ -202,7 +207,11 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
             for span in [name for name, length in (("short", short), ("long", long)) if T == length]:
                 out[f"fb-{init}-acc-{span}"] = f"{group[ACC].mean():.3f}"
                 out[f"fb-{init}-solved-{span}"] = f"{int((group[ACC] >= SOLVED).sum())} of {len(group)}"
-                out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}" if len(reached) == len(group) else "never" if reached.empty else f"{int(reached.median()):,} (solved runs)"
+                if reached.empty:
+                    out[f"fb-{init}-steps-{span}"] = "never"
+                else:
+                    every = "" if len(reached) == len(group) else " (solved runs)"
+                    out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}{every}"
     if {"fb-chrono-acc-long", "fb-1-acc-long", "fb-0-acc-long"} <= set(out):
         accs = {init: float(out[f"fb-{init}-acc-long"]) for init in ("0", "1", "chrono")}
         winner = max(accs, key=accs.get)
@@ -210,8 +219,8 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
         if max(accs.values()) - min(accs.values()) < 0.05:
             out["fb-sentence"] = f"At $T={out['fb-long-T']}$ the three initialisations end within 0.05 of each other"
         else:
-            out["fb-sentence"] = (f"At $T={out['fb-long-T']}$ and learning rate {out['fb-lr']} the initialisation decides "
-                                  f"the outcome: {name[winner]} ends highest")
+            out["fb-sentence"] = (f"At $T={out['fb-long-T']}$ and learning rate {out['fb-lr']} the initialisation "
+                                  f"decides the outcome: {name[winner]} ends highest")
     encoding = runs[runs["group"] == "ablation_encoding"] if "group" in runs else runs.iloc[0:0]
     if not encoding.empty:
         long = int(encoding["T"].max())
@@ -234,8 +243,8 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
             out["enc-verdict"] = (f"one-hot input is far ahead where the two differ most (by {gaps.max():.2f}) and "
                                   f"at most {-gaps.min():.2f} behind elsewhere")
         else:
-            out["enc-verdict"] = (f"neither encoding wins everywhere: with {seeds} seeds per cell, single runs that stall "
-                                  "decide the averages")
+            out["enc-verdict"] = (f"neither encoding wins everywhere: with {seeds} seeds per cell, single runs that "
+                                  "stall decide the averages")
     return out
 
 
@@ -272,9 +281,12 @@ def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame
     parts = []
     for lr, group in check.groupby("lr"):
         solved = group[group[ACC] >= SOLVED]
-        when = f" (at steps {', '.join(f'{int(s):,}' for s in sorted(solved['steps_to_target']))})" if len(solved) else ""
-        chosen = " (the rate cross-fitting chose most often)" if len(study) and lr == study["lr_chosen"].mode()[0] else ""
-        parts.append(f"at learning rate {lr:g}{chosen}, {len(solved)} of {len(group)} seeds solve within {steps:,} steps{when}")
+        at = ", ".join(f"{int(s):,}" for s in sorted(solved["steps_to_target"]))
+        when = f" (at steps {at})" if len(solved) else ""
+        often = len(study) and lr == study["lr_chosen"].mode()[0]
+        chosen = " (the rate cross-fitting chose most often)" if often else ""
+        parts.append(f"at learning rate {lr:g}{chosen}, {len(solved)} of {len(group)} seeds solve within {steps:,} "
+                     f"steps{when}")
     comparison = comparison_runs(runs)
     in_study = comparison[(comparison["variant"] == "LSTM") & (comparison["T"] == T)]
     gave_up = in_study[in_study["stop_reason"] == "at chance"]
@@ -285,8 +297,8 @@ def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame
     return {
         "check-T": T, "check-steps": f"{steps:,}",
         "check-sentence": "; ".join(parts),
-        "check-verdict": (f"of the {len(matched)} study runs at $T={T}$ that gave up at chance, {rescued} went on to solve "
-                          f"when continued to {steps:,} steps without give-up{retraced}"),
+        "check-verdict": (f"of the {len(matched)} study runs at $T={T}$ that gave up at chance, {rescued} went on "
+                          f"to solve when continued to {steps:,} steps without give-up{retraced}"),
     }
 
 

@@ -18,43 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-RECORD = "record.json"
+from experiments.record import RecordError, local_records
+
 WANDB_PREFIX = "wandb:"
 CACHE_DIR = Path(".cache/wandb")
-
-
-def reused_from(record: dict) -> str | None:
-    """Where a record was copied from, when the local sweep runner reused another sweep's identical run (no work of
-    its own: count it once, time it never); None for a run that trained."""
-    return record.get("meta", {}).get("reused_from")
-
-
-class RunsError(Exception):
-    """The run source is missing, empty or corrupt; the message says which file and what to do."""
-
-
-def read_record(path: Path) -> dict:
-    """One record (record.json or record.json.gz); RunsError if it is not a complete record."""
-    try:
-        with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as handle:
-            record = json.load(handle)
-    except (OSError, json.JSONDecodeError, EOFError) as error:
-        raise RunsError(f"{path} is not a readable run record ({error}); delete it and rerun that run") from None
-    if not {"name", "config", "summary"} <= set(record):
-        raise RunsError(f"{path} lacks name/config/summary; delete it and rerun that run")
-    return record
-
-
-def local_records(folder: str | Path) -> list[dict]:
-    """Every complete record below ``folder`` (record.json, or record.json.gz as committed under results/)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise RunsError(f"{folder} is not a folder of runs; run a sweep first (make sweep) or point at results/runs")
-    paths = sorted([*folder.rglob(RECORD), *folder.rglob(RECORD + ".gz")])
-    records = [read_record(path) for path in paths]
-    for record, path in zip(records, paths):
-        record["run_dir"] = str(path.parent)
-    return records
 
 
 def wandb_records(sweep_path: str, refresh: bool = False) -> list[dict]:
@@ -79,7 +46,7 @@ def wandb_records(sweep_path: str, refresh: bool = False) -> list[dict]:
             if run.state == "finished"
         ]
     except Exception as error:  # network, auth, unknown sweep: all the user's to fix
-        raise RunsError(f"could not read W&B sweep {sweep_path} ({type(error).__name__}: {error}); "
+        raise RecordError(f"could not read W&B sweep {sweep_path} ({type(error).__name__}: {error}); "
                         "check `wandb login` and the sweep path entity/project/id") from None
     for record in records:
         for row in record["history"]:

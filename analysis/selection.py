@@ -67,7 +67,7 @@ def crossfit_runs(comparison: pd.DataFrame) -> pd.DataFrame:
     (``lr_chosen``; ``lr_grid`` lists the rates swept, ``lr_at_edge`` says the choice was the grid's smallest or
     largest). A cell with a single seed has nothing to choose on and is left out."""
     rows = []
-    for (variant, T), cell in comparison.groupby(["variant", "T"]):
+    for _, cell in comparison.groupby(["variant", "T"]):
         seeds = sorted(cell["seed"].unique())
         grid = sorted(cell["lr"].unique())
         for seed in seeds:

@@ -44,7 +44,8 @@ def _fit(log_T: np.ndarray, solved: np.ndarray, bounds: tuple[float, float]) -> 
         distance = log_T50 - log_T
         z = slope * distance
         # -log sigmoid(z) for solved runs, -log sigmoid(-z) for the rest, written stably; and its gradient
-        value = np.sum(np.logaddexp(0.0, -z) * solved + np.logaddexp(0.0, z) * (1 - solved)) + 0.5 * SLOPE_PENALTY * slope**2
+        value = (np.sum(np.logaddexp(0.0, -z) * solved + np.logaddexp(0.0, z) * (1 - solved))
+                 + 0.5 * SLOPE_PENALTY * slope**2)
         residual = 1 / (1 + np.exp(-z)) - solved  # d(loss)/dz
         return float(value), np.array([np.sum(residual) * slope, np.sum(residual * distance) + SLOPE_PENALTY * slope])
 
@@ -63,9 +64,9 @@ def breaking_point(runs: pd.DataFrame, level: float = 0.95) -> dict[str, object]
 def _breaking_point(T_values: tuple, solved_values: tuple, level: float) -> dict[str, object]:
     """The length at which the chance of solving crosses one half, for one variant's reported runs.
 
-    Returns ``T50``, ``low``, ``high`` (bootstrap percentile interval), ``slope`` and ``censored``: "above" when every length
-    tried is solved at least half the time (the breaking point lies beyond the longest, T50 is None), "below" when
-    none is, else None.
+    Returns ``T50``, ``low``, ``high`` (bootstrap percentile interval), ``slope`` and ``censored``: "above" when
+    every length tried is solved at least half the time (the breaking point lies beyond the longest, T50 is None),
+    "below" when none is, else None.
     """
     T, solved = np.array(T_values), np.array(solved_values)
     rates = pd.Series(solved).groupby(T).mean()
@@ -74,7 +75,8 @@ def _breaking_point(T_values: tuple, solved_values: tuple, level: float) -> dict
     if (rates < 0.5).all():
         return {"T50": None, "low": None, "high": None, "censored": "below", "T_min": int(T.min())}
     log_T = np.log(T)
-    bounds = (float(log_T.min()) - math.log(2), float(log_T.max()) + math.log(2))  # half the shortest, twice the longest
+    # log T50 stays between half the shortest length and twice the longest
+    bounds = (float(log_T.min()) - math.log(2), float(log_T.max()) + math.log(2))
     estimate, slope = _fit(log_T, solved, bounds)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     groups = [np.flatnonzero(T == t) for t in np.unique(T)]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.record import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = ["report.pdf", "report.tex", "README.md", "Makefile", "requirements.txt", "analysis/gan.ipynb"]
@@ -46,12 +47,10 @@ def main(argv: list[str] | None = None) -> Path:
     if missing:
         raise UsageError(f"missing {', '.join(missing)}; build them first (make report notebook)")
     zip_path = Path(args.out) / f"{args.student_id}_assignment3.zip"
-    tmp = zip_path.with_name(zip_path.name + ".tmp")
     files = files_to_pack()
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in files:
             archive.write(ROOT / name, f"{args.student_id}_assignment3/{name}")
-    tmp.replace(zip_path)
     print(f"{zip_path}: {len(files)} files, {zip_path.stat().st_size / 1e6:.1f} MB", file=sys.stderr)
     return zip_path
 

@@ -103,4 +103,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_main(main, keep_memory=False)  # main applies its own --keep_freed_memory
+    run_main(main)  # main applies its own --keep_freed_memory

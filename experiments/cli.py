@@ -137,8 +137,10 @@ def keep_freed_memory() -> bool:
         return False
 
 
-def run_main(main: Callable[[list[str] | None], object], argv: list[str] | None = None, keep_memory: bool = True) -> None:
-    """Run a runner's main, turning UsageError into one line on stderr and exit status 2."""
+def run_main(main: Callable[[list[str] | None], object], argv: list[str] | None = None,
+             keep_memory: bool = False) -> None:
+    """Run a runner's main, turning UsageError into one line on stderr and exit status 2. ``keep_memory``: the
+    training runners keep freed memory for the next step (``keep_freed_memory``); nothing else needs it."""
     if keep_memory:
         keep_freed_memory()
     try:

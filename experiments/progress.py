@@ -138,7 +138,8 @@ class PoolProgress:
         sweep_done = job.sweep.previous + sum(tally.values())
         print(f"[{finished}/{self.total} runs ({self.counts['reused']} reused, {self.counts['failed']} failed) | "
               f"{minutes(now - self.started)}, {'~' if self.remaining.rough else ''}{minutes(left)} left"
-              f"{' (rough)' if self.remaining.rough else ''}{self._study_left(left)}] {job.sweep.name} {label}: {status}{took} | "
+              f"{' (rough)' if self.remaining.rough else ''}{self._study_left(left)}] "
+              f"{job.sweep.name} {label}: {status}{took} | "
               f"{job.sweep.name} {sweep_done}/{sweep_total if sweep_total is not None else '?'}: "
               + ", ".join(f"{n} {k}" for k, n in sorted(tally.items())), file=self.out, flush=True)
 
@@ -152,7 +153,8 @@ class PoolProgress:
             tally = self.tally[plan.name]
             print(f"sweep {plan.name}: " + (", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "nothing to do")
                   + f"; {plan.previous} complete before", file=self.out)
-        print(f"sweeps: {self.counts['done']} done, {skipped} skipped (complete before), {self.counts['failed']} failed, "
+        print(f"sweeps: {self.counts['done']} done, {skipped} skipped (complete before), "
+              f"{self.counts['failed']} failed, "
               f"{self.counts['reused']} reused (the same run in another sweep), in "
               f"{minutes(time.monotonic() - self.started)}", file=self.out)
         for line in self.failures:

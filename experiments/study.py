@@ -25,6 +25,7 @@ from experiments.cli import UsageError, arg, parse_args, run_main
 from experiments.gan import Args as GanArgs
 from experiments.gan import run_name as gan_run_name
 from experiments.progress import STUDY_AFTER_ENV, minutes
+from experiments.record import has_record, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +94,8 @@ def stage_commands(args: Args) -> list[tuple[str, list[list[str]]]]:
     stages.append(("GAN", [[python, "-m", "experiments.gan", f"--out={args.out}", *gan_flags]
                            for gan_flags in (profile.gan, profile.gan_template) if not gan_done(args.out, gan_flags)]))
     stages.append(("figures", [[python, "-m", "analysis.figures", f"--runs={args.out}", f"--out={args.figures}"]]))
-    stages.append(("notebook", [[python, "-m", "analysis.notebook", f"--gan_run={args.out}", f"--out={args.notebook}"]]))
+    stages.append(("notebook", [[python, "-m", "analysis.notebook", f"--gan_run={args.out}",
+                                 f"--out={args.notebook}"]]))
     if args.report:
         stages.append(("report", [[python, "-m", "analysis.build_report", f"--figures={args.figures}",
                                    f"--outdir={args.report_dir}"]]))
@@ -103,7 +105,7 @@ def stage_commands(args: Args) -> list[tuple[str, list[list[str]]]]:
 def gan_done(out: str, flags: list[str]) -> bool:
     """The GAN run these flags make already has a complete record (an unfinished one resumes from its checkpoint)."""
     gan_args = parse_args(GanArgs, flags)  # the GAN stage's own flags, parsed its own way
-    return (Path(out) / gan_run_name(gan_args) / "record.json").exists()
+    return has_record(Path(out) / gan_run_name(gan_args))
 
 
 def run_side_by_side(commands: list[list[str]], env: dict | None) -> int:
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
         after = sum(prior.get(later, 0.0) for later, _ in stages[n:]) * 60  # the stages after this one, in seconds
         left = after + prior.get(label, 0.0) * 60
         eta = f", ~{minutes(left)} left by the reference study's stage times" if prior else ""
-        print(f"\n[study {n}/{len(stages)}] {label} | {minutes(time.monotonic() - started)} so far{eta}", file=sys.stderr)
+        print(f"\n[study {n}/{len(stages)}] {label} | {minutes(time.monotonic() - started)} so far{eta}",
+              file=sys.stderr)
         for command in commands:
             print(f"  {shlex.join(command[1:])}", file=sys.stderr, flush=True)
         if not commands:
@@ -156,8 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     _print_timings(timings, started)
     record = {"profile": args.profile, "backend": args.backend, "total_minutes": (time.monotonic() - started) / 60,
               "stage_minutes": {label: seconds / 60 for label, seconds, _ in timings}}
-    (Path(args.out) / "study_timings.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nreport:   {Path(args.report_dir).resolve() / 'report.pdf' if args.report else '(not built: --report=False)'}\n"
+    write_json(Path(args.out) / "study_timings.json", record)
+    report = Path(args.report_dir).resolve() / "report.pdf" if args.report else "(not built: --report=False)"
+    print(f"\nreport:   {report}\n"
           f"figures:  {Path(args.figures).resolve()}/\nnotebook: {Path(args.notebook).resolve()}\n"
           f"runs:     {Path(args.out).resolve()}/ (W&B offline runs: wandb sync wandb/offline-run-*)", file=sys.stderr)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
+
 import math
 import os
 import shlex
@@ -46,6 +46,8 @@ warnings.filterwarnings("ignore", message="Valid config keys have changed in V2"
 warnings.filterwarnings("ignore", message=".*class-based `config` is deprecated")
 
 from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.record import (RECORD, RecordError, identity, local_records, read_record, record_path, record_paths,
+                                reuse, reused_from)
 from experiments.tracker import wandb_mode, warn
 
 METHODS = ("grid", "random", "bayes")
@@ -72,7 +74,8 @@ def load_sweep(path: str | Path) -> dict:
     if not isinstance(config, dict):
         raise UsageError(f"{path}: a sweep file is a mapping with method, parameters and program or command")
     if "program" not in config and "command" not in config:
-        raise UsageError(f"{path}: no program or command; add command: [${{env}}, ${{interpreter}}, -m, <runner>, ${{args}}]")
+        raise UsageError(f"{path}: no program or command; add command: "
+                         "[${env}, ${interpreter}, -m, <runner>, ${args}]")
     if config.get("method") not in METHODS:
         raise UsageError(f"{path}: method {config.get('method')!r} is not one of {', '.join(METHODS)}")
     run_cap = config.pop("run_cap", None)  # W&B's server knows run_cap; the sweeps package's schema does not
@@ -152,22 +155,12 @@ def _plain(value):
 
 def completed_runs(folder: Path, names: list[str]) -> list[dict]:
     """Records already under ``folder``: their swept parameter values and summary (for resume and bayes)."""
-    from analysis.runs import local_records
-
     if not folder.is_dir():
         return []
     return [
         {"params": {k: r["config"].get(k) for k in names}, "summary": r["summary"]}
         for r in local_records(folder)
     ]
-
-
-# Where a run is written and filed, not what it computes: two runs that differ only here are the same run.
-PLACEMENT = ("out", "group", "project")
-
-
-def _identity(config: dict) -> str:
-    return json.dumps({k: v for k, v in config.items() if k not in PLACEMENT}, sort_keys=True, default=str)
 
 
 def run_identity(module_name: str, params: dict) -> str | None:
@@ -177,38 +170,23 @@ def run_identity(module_name: str, params: dict) -> str | None:
     if Args is None or not dataclasses.is_dataclass(Args):
         return None
     known = {f.name for f in dataclasses.fields(Args)}
-    return _identity(dataclasses.asdict(Args(**{k: v for k, v in params.items() if k in known})))
+    return identity(dataclasses.asdict(Args(**{k: v for k, v in params.items() if k in known})))
 
 
 def finished_elsewhere(out: Path, folder: Path) -> dict[str, Path]:
     """identity -> record path of every complete run below ``out`` but outside ``folder`` (other sweeps' runs).
     An unreadable record is passed over here: it only means that run is not reused."""
-    from analysis.runs import RECORD, RunsError, read_record, reused_from
-
     found: dict[str, Path] = {}
     copies: dict[str, Path] = {}
-    for path in sorted([*out.rglob(RECORD), *out.rglob(RECORD + ".gz")]) if out.is_dir() else []:
+    for path in record_paths(out):
         if path.is_relative_to(folder):
             continue
         try:
             record = read_record(path)
-        except RunsError:
+        except RecordError:
             continue
-        (copies if reused_from(record) else found).setdefault(_identity(record["config"]), path)
+        (copies if reused_from(record) else found).setdefault(identity(record["config"]), path)
     return {**copies, **found}  # the run's own record where it is still there, so reused_from names the original
-
-
-def adopt(source: Path, folder: Path, group: str) -> dict:
-    """Copy another sweep's record of the same run into this sweep's folder, filed under this sweep; its summary."""
-    from analysis.runs import RECORD, read_record
-    from experiments.tracker import write_json_atomic
-
-    record = read_record(source)
-    record.pop("run_dir", None)
-    record["config"].update(out=str(folder), group=group)
-    record.setdefault("meta", {})["reused_from"] = str(source)
-    write_json_atomic(folder / record["name"] / RECORD, record)
-    return record["summary"]
 
 
 @dataclass
@@ -336,7 +314,8 @@ def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool
                 if job.identity:
                     elsewhere[job.identity] = job.sweep.folder / "(this pool)"
         for plan in plans:
-            print(f"sweep {plan.name}: {plan.proposed} runs planned, {plan.previous} already complete under {plan.folder}")
+            print(f"sweep {plan.name}: {plan.proposed} runs planned, {plan.previous} already complete under "
+                  f"{plan.folder}")
         print(f"{planned} runs to do, {reused} to reuse, {skipped} already complete")
         return {"planned": planned, "reused": reused, "skipped": skipped, "done": 0, "failed": 0}
 
@@ -356,7 +335,7 @@ def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool
                 job = jobs.pop(0)
                 source = elsewhere.get(job.identity) if job.identity else None
                 if source is None and job.identity in trained:
-                    source = _record_path(trained[job.identity])
+                    source = record_path(trained[job.identity])
                 if source is not None:
                     _adopt_job(job, source, tally)
                 elif job.identity is not None and any(j.identity == job.identity for j in running):
@@ -379,7 +358,7 @@ def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool
                 for twin in waiting.pop(job.identity, []) if job.identity else []:
                     if ok and record is not None:
                         trained[job.identity] = Path(record["run_dir"])
-                        _adopt_job(twin, _record_path(Path(record["run_dir"])), tally)
+                        _adopt_job(twin, record_path(Path(record["run_dir"])), tally)
                     else:
                         tally.finished(twin, "FAILED (the same run in another sweep failed)", None)
                 if ok and record is not None and job.identity:
@@ -414,32 +393,24 @@ def _job(plan: SweepPlan, proposal) -> Job:
     return Job(plan, params, run_identity(runner_module(plan.config), params), _cost(plan, proposal), proposal)
 
 
-def _record_path(run_dir: Path) -> Path:
-    from analysis.runs import RECORD
-
-    return run_dir / RECORD
-
-
-def _adopt_job(job: Job, source: Path, tally: "PoolProgress") -> None:
+def _adopt_job(job: Job, source: Path, tally) -> None:
     import sweeps
 
     job.proposal.state = sweeps.RunState.finished
-    job.proposal.summary_metrics = adopt(source, job.sweep.folder, job.sweep.name)
+    job.proposal.summary_metrics = reuse(source, job.sweep.folder, job.sweep.name)
     tally.finished(job, f"reused {source.parent}", job.proposal.summary_metrics, reused=True)
 
 
 def _own_record(job: Job) -> dict | None:
     """The record the job's run wrote: the runner names it on its last line (``... -> <path>``); failing that, the
     record in the sweep's folder with the job's configuration (a scan of the folder, so only as a fallback)."""
-    from analysis.runs import RECORD, RunsError, local_records, read_record
-
     text = job.log.read_text(errors="replace") if job.log else ""
     for line in reversed(text.splitlines()):
         if " -> " in line and line.rstrip().endswith(RECORD):
             path = Path(line.rsplit(" -> ", 1)[1].strip())
             try:
                 return {**read_record(path), "run_dir": str(path.parent)}
-            except RunsError:
+            except RecordError:
                 return None
     for record in local_records(job.sweep.folder) if job.sweep.folder.is_dir() else []:
         if {k: record["config"].get(k) for k in job.params} == job.params:
@@ -547,11 +518,13 @@ def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, 
             time.sleep(STAGGER_S)
         log = log_dir / f"agent-{env.get('CUDA_VISIBLE_DEVICES', n)}.log"
         with open(log, "w") as handle:
-            processes.append(subprocess.Popen(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT))
+            processes.append(subprocess.Popen(command, env={**os.environ, **env}, stdout=handle,
+                                              stderr=subprocess.STDOUT))
         print(f"agent {n} ({'GPU ' + env['CUDA_VISIBLE_DEVICES'] if 'CUDA_VISIBLE_DEVICES' in env else 'CPU'}) "
               f"-> {log}", file=sys.stderr)
     entity, project, sweep_id = sweep_path.split("/")
-    print(f"{len(processes)} agents on {sweep_path}: https://wandb.ai/{entity}/{project}/sweeps/{sweep_id}", file=sys.stderr)
+    print(f"{len(processes)} agents on {sweep_path}: https://wandb.ai/{entity}/{project}/sweeps/{sweep_id}",
+          file=sys.stderr)
     return max(p.wait() for p in processes)
 
 
@@ -607,8 +580,8 @@ def main(argv: list[str] | None = None) -> int:
                 break
             print(f"created W&B sweep {sweep_path}; more agents elsewhere: make agents SWEEP_ID={sweep_path}",
                   file=sys.stderr)
-            status = max(status, launch_agents(sweep_path, gpus, args.agents, Path(args.out) / config["name"] / "agents",
-                                               False))
+            logs = Path(args.out) / config["name"] / "agents"
+            status = max(status, launch_agents(sweep_path, gpus, args.agents, logs, False))
         if backend == "wandb":
             return status
     workers = args.workers or len(gpus) or os.cpu_count() or 1

@@ -12,15 +12,13 @@ W&B mode: the one ``WANDB_MODE`` sets (online, offline, disabled). When it is un
 logs offline with one warning line (``wandb sync`` uploads it later). W&B never prompts: ``WANDB_SILENT`` and a
 bounded init timeout keep it from waiting on a terminal or a dead server.
 
-The local record (``record.json``: name, config, summary, history, meta) is what analysis reads when there is no
-W&B server. It is written to a temporary name and renamed once complete, so a crashed run leaves none.
+The local record (``record.json``: name, config, summary, history, meta; see experiments/record.py) is what analysis
+reads when there is no W&B server. It appears only once complete, so a crashed run leaves none.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
-import math
 import netrc
 import os
 import platform
@@ -30,7 +28,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-RECORD = "record.json"
+from experiments.record import jsonable, write_record
+
 # How long wandb.init may wait for a server before the run falls back to offline (W&B's own variable).
 INIT_TIMEOUT_S = float(os.environ.get("WANDB_INIT_TIMEOUT", 30))
 
@@ -75,32 +74,6 @@ def git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
-
-
-def _jsonable(value):
-    """Plain JSON: tensors and numpy scalars to numbers, NaN/inf to None (JSON has no such values)."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def write_json_atomic(path: str | Path, data: dict) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as handle:
-        json.dump(_jsonable(data), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 class Tracker:
@@ -150,7 +123,7 @@ class Tracker:
         if self.wandb_run is not None:
             self.wandb_run.log(metrics, step=step)
         if keep or step % self.history_every == 0:
-            self.history.append({"step": step, **_jsonable(metrics)})
+            self.history.append({"step": step, **jsonable(metrics)})
 
     def log_image(self, key: str, path: str | Path, step: int, caption: str | None = None) -> None:
         """An image file already saved in the run folder, logged to W&B and named in the summary."""
@@ -158,7 +131,8 @@ class Tracker:
             import wandb
 
             self.wandb_run.log({key: wandb.Image(str(path), caption=caption)}, step=step)
-        self.summary[key] = str(Path(path).relative_to(self.run_dir)) if Path(path).is_relative_to(self.run_dir) else str(path)
+        inside = Path(path).is_relative_to(self.run_dir)
+        self.summary[key] = str(Path(path).relative_to(self.run_dir)) if inside else str(path)
 
     def finish(self) -> Path:
         """Write the record and close the W&B run; returns the record's path."""
@@ -173,7 +147,8 @@ class Tracker:
         if self.wandb_run is not None:
             meta["wandb_run_id"] = self.wandb_run.id
             meta["wandb_dir"] = str(Path(self.wandb_run.dir).parent)
-            self.wandb_run.summary.update(_jsonable(self.summary))
+            self.wandb_run.summary.update(jsonable(self.summary))
             self.wandb_run.finish()
-        record = {"name": self.name, "config": self.config, "summary": self.summary, "history": self.history, "meta": meta}
-        return write_json_atomic(self.run_dir / RECORD, record)
+        record = {"name": self.name, "config": self.config, "summary": self.summary, "history": self.history,
+                  "meta": meta}
+        return write_record(self.run_dir, record)

@@ -6,7 +6,8 @@
     logits = D(images)                        # (25,) logits of "real"; D(x) = sigmoid(logits)
 
 Generator: z(100) -> 128 -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2), BatchNorm1d on the 256/512/1024 layers,
-Tanh output. Discriminator: 784 -> 512 -> 256 -> 1, LeakyReLU(0.2) (optionally dropout after each hidden layer). The discriminator returns logits: the losses
+Tanh output. Discriminator: 784 -> 512 -> 256 -> 1, LeakyReLU(0.2) (optionally dropout after each hidden layer).
+The discriminator returns logits: the losses
 use binary cross-entropy with logits, the numerically stable form of sigmoid followed by log in equation (10).
 Weights keep PyTorch's default initialisation (the template sets none).
 """

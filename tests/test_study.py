@@ -33,7 +33,8 @@ def test_tiny_study_runs_end_to_end_and_produces_a_report(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     pdf = tmp_path / "report.pdf"
     assert pdf.exists() and pdf_pages(pdf) >= 5
-    for name in ("accuracy_vs_T", "solved_vs_steps", "lr_heatmap", "steps_to_target", "training_curves", "gradient_flow",
+    for name in ("accuracy_vs_T", "solved_vs_steps", "lr_heatmap", "steps_to_target", "training_curves",
+                 "gradient_flow",
                  "ablation_forget_bias", "ablation_encoding", "gan_curves", "gan_samples", "gan_interpolation"):
         assert (figures / f"{name}.pdf").exists() and (figures / f"{name}.png").exists(), name
     timings = json.loads((out / "study_timings.json").read_text())
@@ -115,7 +116,8 @@ def test_readme_tables_are_rewritten_from_the_provenance(tmp_path: Path) -> None
     readme.write_text("before\n<!-- generated:run-times -->\nstale\n<!-- /generated:run-times -->\nafter\n")
     provenance.write_text(json.dumps({"profile": "cpu", "git_commit": "abc", "date": "2026-11-29T12:00:00",
                                       "machine": {"cpu_count": 2, "gpu": None}, "runs": 10, "runs_reused": 3,
-                                      "study": {"total_minutes": 44.5, "stage_minutes": {"sweeps": 30.25, "GAN": 6.0}}}))
+                                      "study": {"total_minutes": 44.5,
+                                                "stage_minutes": {"sweeps": 30.25, "GAN": 6.0}}}))
     assert run_module("analysis.readme_tables", f"--readme={readme}", f"--provenance={provenance}",
                       "--check=True").returncode == 1
     assert run_module("analysis.readme_tables", f"--readme={readme}", f"--provenance={provenance}").returncode == 0

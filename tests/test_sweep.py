@@ -102,8 +102,11 @@ def test_tiny_sweep_runs_end_to_end_through_make_and_resumes(tiny_sweep: Path, t
 def test_a_failed_run_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     # T=1 is rejected by the runner: that run fails, the other one completes.
-    path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: rnn}").replace("T: {value: 4}", "T: {values: [1, 4]}").replace("lr: {values: [1.0e-3, 3.0e-3]}", "lr: {value: 1.0e-3}"))
-    result = run_module("experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=1", f"--out={tmp_path}/runs")
+    path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: rnn}")
+                    .replace("T: {value: 4}", "T: {values: [1, 4]}")
+                    .replace("lr: {values: [1.0e-3, 3.0e-3]}", "lr: {value: 1.0e-3}"))
+    result = run_module("experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=1",
+                        f"--out={tmp_path}/runs")
     assert result.returncode == 1
     assert "1 done, 0 skipped (complete before), 1 failed" in result.stderr
     assert "T >= 2" in result.stderr  # the failed run's own message is shown
@@ -241,3 +244,38 @@ def test_a_run_made_by_another_sweep_is_reused_not_rerun(tiny_sweep: Path, tmp_p
     other = tmp_path / "other.yaml"
     other.write_text(TINY.replace("name: length", "name: other").replace("hidden: {value: 8}", "hidden: {value: 9}"))
     assert sweep_runner.run_local(sweep_runner.load_sweep(other), out, workers=2, dry_run=True)["reused"] == 0
+
+
+def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) -> None:
+    """SIGKILL the whole local pool (runner and its workers) mid-sweep, then rerun: the runs that finished keep their
+    records and are not trained again, the run that was killed is, and no record is ever half-written."""
+    import signal
+    import time
+
+    path = tmp_path / "kill.yaml"  # 6 runs of a few seconds each, one at a time
+    path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
+                    .replace("T: {value: 4}", "T: {values: [4, 6, 8]}")
+                    .replace("steps: {value: 20}", "steps: {value: 400}"))
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=1",
+               f"--out={out}"]
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    pool = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # its own process group: the kill reaches the workers too
+    deadline = time.monotonic() + 300
+    while len(list(out.rglob("record.json"))) < 2 and pool.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the next run
+    os.killpg(pool.pid, signal.SIGKILL)
+    pool.wait()
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("record.json")}
+    assert 2 <= len(before) < 6, "the pool was not killed mid-sweep"
+    for record in before:
+        json.loads(record.read_text())  # complete, parseable: written atomically
+
+    resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"sweeps: {6 - len(before)} done, {len(before)} skipped" in resumed.stderr, resumed.stderr
+    after = list(out.rglob("record.json"))
+    assert len(after) == 6
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in before.items())  # finished runs untouched

@@ -1,0 +1,152 @@
+"""The run record: one home for its path, its atomic write, reading and validating it, a run's identity and reuse.
+
+    from experiments.record import record_path, write_record, read_record, local_records, identity
+    write_record(run_dir, {"name": ..., "config": ..., "summary": ..., "history": ..., "meta": ...})
+    record = read_record(record_path(run_dir))       # RecordError if missing, corrupt or incomplete
+    records = local_records("runs")                   # every complete record below a folder
+    identity(record["config"])                        # what the run computed, whatever folder it was filed in
+
+A record is ``<run dir>/record.json`` (``record.json.gz`` as committed under results/): name, config, summary,
+history, meta. Runners write it through ``experiments.tracker``; the sweep runner reads it to resume and to reuse
+another sweep's identical run; packing and the analysis read it. Every file this project writes that a crash must
+not leave half-written goes through ``atomic_write``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+RECORD = "record.json"
+# Where a run is written and filed, not what it computes: two runs that differ only here are the same run.
+PLACEMENT = ("out", "group", "project")
+
+
+class RecordError(Exception):
+    """A record (or a folder of them) is missing, empty or corrupt; the message says which file and what to do."""
+
+
+def record_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / RECORD
+
+
+def has_record(run_dir: str | Path) -> bool:
+    """Whether the run in ``run_dir`` finished: its record exists (records appear only whole)."""
+    return record_path(run_dir).exists() or record_path(run_dir).with_suffix(".json.gz").exists()
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator:
+    """Open a temporary file beside ``path`` and rename it to ``path`` once the block finishes without error, so
+    that readers see the old file or the whole new one, never a part; on error the temporary file is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_path(path: str | Path) -> contextlib.AbstractContextManager[Path]:
+    """Like ``atomic_write`` for writers that want a path (``torch.save``, ``zipfile``): yields the temporary path."""
+
+    @contextlib.contextmanager
+    def manager() -> Iterator[Path]:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    return manager()
+
+
+def jsonable(value):
+    """Plain JSON: tensors and numpy scalars to numbers, NaN/inf to None (JSON has no such values)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """``data`` as JSON at ``path``, atomically."""
+    with atomic_write(path) as handle:
+        json.dump(jsonable(data), handle)
+    return Path(path)
+
+
+def write_record(run_dir: str | Path, record: dict) -> Path:
+    """The run's record, atomically: a run that crashes leaves none, and rerunning its sweep runs it again."""
+    return write_json(record_path(run_dir), record)
+
+
+def read_record(path: str | Path) -> dict:
+    """One record (record.json or record.json.gz); RecordError if it is not a complete record."""
+    path = Path(path)
+    try:
+        with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as handle:
+            record = json.load(handle)
+    except (OSError, json.JSONDecodeError, EOFError) as error:
+        raise RecordError(f"{path} is not a readable run record ({error}); delete it and rerun that run") from None
+    if not isinstance(record, dict) or not {"name", "config", "summary"} <= set(record):
+        raise RecordError(f"{path} lacks name/config/summary; delete it and rerun that run")
+    return record
+
+
+def record_paths(folder: str | Path) -> list[Path]:
+    """Every record file below ``folder``, sorted."""
+    folder = Path(folder)
+    return sorted([*folder.rglob(RECORD), *folder.rglob(RECORD + ".gz")]) if folder.is_dir() else []
+
+
+def local_records(folder: str | Path) -> list[dict]:
+    """Every complete record below ``folder``, each with ``run_dir`` set to where it lies."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RecordError(f"{folder} is not a folder of runs; run a sweep first (make sweep) or point at results/runs")
+    records = []
+    for path in record_paths(folder):
+        record = read_record(path)
+        record["run_dir"] = str(path.parent)
+        records.append(record)
+    return records
+
+
+def identity(config: dict) -> str:
+    """What a run computes: its whole configuration but where it is filed (PLACEMENT), as a comparable key."""
+    return json.dumps({k: v for k, v in config.items() if k not in PLACEMENT}, sort_keys=True, default=str)
+
+
+def reused_from(record: dict) -> str | None:
+    """Where a record was copied from, when the local sweep runner reused another sweep's identical run (no work of
+    its own: count it once, time it never); None for a run that trained."""
+    return record.get("meta", {}).get("reused_from")
+
+
+def reuse(source: Path, folder: Path, group: str) -> dict:
+    """Copy another sweep's record of the same run into ``folder``, filed under ``group``; returns its summary."""
+    record = read_record(source)
+    record.pop("run_dir", None)
+    record["config"].update(out=str(folder), group=group)
+    record.setdefault("meta", {})["reused_from"] = str(source)
+    write_record(folder / record["name"], record)
+    return record["summary"]
