@@ -55,8 +55,7 @@ def render(readme: str, provenance: dict) -> str:
         pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- /generated:{name} -->)", re.DOTALL)
         if not pattern.search(readme):
             raise UsageError(f"README.md has no <!-- generated:{name} --> block")
-        block = make(provenance)
-        readme = pattern.sub(lambda match: match.group(1) + block + match.group(2), readme)
+        readme = pattern.sub(lambda match, block=make(provenance): match.group(1) + block + match.group(2), readme)
     return readme
 
 

@@ -274,7 +274,9 @@ def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame
     the same seeds in the study (the same run until the study's stopped, which the histories confirm)."""
     check = runs[runs["group"] == CHECK_GROUP] if "group" in runs else runs.iloc[0:0]
     if check.empty:
-        return {"check-sentence": "The give-up check (sweeps/check\\_give\\_up.yaml) was not run for these records"}
+        return {"check-text": "The give-up check (\\texttt{sweeps/check\\_give\\_up.yaml}) was not run for these "
+                              "records.",
+                "check-conclusion": "whether give-up decided any verdict was not checked for these records"}
     T = int(check["T"].iloc[0])
     steps = int(check["step_budget"].max())
     study = best[(best["variant"] == "LSTM") & (best["T"] == T)]
@@ -294,11 +296,14 @@ def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame
     matched = gave_up.merge(check[keys + [ACC]], on=keys, suffixes=("", "_check"))
     rescued = int((matched[ACC + "_check"] >= SOLVED).sum())
     retraced = _same_until_stopped(check[keys + ["name"]], in_study[keys + ["name"]], history)
+    verdict = (f"of the {len(matched)} study runs at $T={T}$ that gave up at chance, {rescued} went on to solve "
+               f"when continued to {steps:,} steps without give-up{retraced}")
     return {
-        "check-T": T, "check-steps": f"{steps:,}",
-        "check-sentence": "; ".join(parts),
-        "check-verdict": (f"of the {len(matched)} study runs at $T={T}$ that gave up at chance, {rescued} went on "
-                          f"to solve when continued to {steps:,} steps without give-up{retraced}"),
+        "check-text": (f"Give-up is checked directly: at $T={T}$, where the LSTM with $b_f=1$ often fails within the "
+                       f"study's budget, three seeds at each learning rate of its grid were trained for the template's "
+                       f"{steps:,} steps without give-up (\\texttt{{sweeps/check\\_give\\_up.yaml}}, the study's "
+                       f"seeds, so each is the study's run continued): {'; '.join(parts)}. In short, {verdict}."),
+        "check-conclusion": f"continuing runs to the template's {steps:,} steps without give-up showed that {verdict}",
     }
 
 
