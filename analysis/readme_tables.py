@@ -50,12 +50,16 @@ def run_times(provenance: dict) -> str:
 BLOCKS = {"run-times": run_times}
 
 
+def _replacement(block: str):
+    return lambda match: match.group(1) + block + match.group(2)
+
+
 def render(readme: str, provenance: dict) -> str:
     for name, make in BLOCKS.items():
         pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- /generated:{name} -->)", re.DOTALL)
         if not pattern.search(readme):
             raise UsageError(f"README.md has no <!-- generated:{name} --> block")
-        readme = pattern.sub(lambda match, block=make(provenance): match.group(1) + block + match.group(2), readme)
+        readme = pattern.sub(_replacement(make(provenance)), readme)
     return readme
 
 
