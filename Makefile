@@ -46,7 +46,8 @@ $(STAMP): requirements.txt
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | $(PIP_QUIET)
 	@$(PY) -W ignore -c "import torch, torchvision, wandb, sweeps, seaborn" && touch $(STAMP)
 
-test: install ## Run the test suite (CPU, W&B disabled)
+test: install ## Lint (ruff), then the test suite (CPU, W&B disabled)
+	$(PY) -m ruff check .
 	WANDB_MODE=disabled $(PY) -m pytest
 
 bench: install ## Benchmarks: ms per step against torch.nn, GAN epoch against torchvision's loader
