@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from experiments.mnist_classifier import MNISTClassifier, classify
+from experiments.mnist_classifier import classify
+from models.classifier import MNISTClassifier
 
 COVERED_SHARE = 0.02  # a digit counts as produced when it is at least this share of the samples
 

@@ -18,35 +18,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.mnist_data import MNISTBatches, load_mnist
 from experiments.record import atomic_path
 from experiments.tracker import Tracker
+from models.classifier import MNISTClassifier
 
 RUN_NAME = "mnist_classifier"
-FEATURES = 128
-
-
-class MNISTClassifier(nn.Module):
-    """conv5(16) - pool - conv5(32) - pool - fc(128) - fc(10); input (N, 784) in [-1, 1]."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        )
-        self.features = nn.Sequential(nn.Flatten(), nn.Linear(32 * 7 * 7, FEATURES), nn.ReLU())
-        self.head = nn.Linear(FEATURES, 10)
-
-    def forward(self, x: torch.Tensor, return_features: bool = False):
-        features = self.features(self.conv(x.view(-1, 1, 28, 28)))
-        logits = self.head(features)
-        return (logits, features) if return_features else logits
-
-
 @torch.no_grad()
 def classify(model: MNISTClassifier, images: torch.Tensor, chunk: int = 2_000) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax probabilities (N, 10) and penultimate features (N, 128) of images in [-1, 1]."""
