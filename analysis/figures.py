@@ -21,10 +21,14 @@ from experiments.record import RecordError
 from analysis.style import apply_style, save
 from experiments.cli import UsageError, arg, parse_args, run_main
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @dataclass
 class Args:
     runs: str = arg("results/runs", "folder of run records, or wandb:entity/project/sweep_id")
+    exploration: str = arg(str(ROOT / "results" / "gan_exploration"),
+                           "the GAN exploration's records (the runs that chose the study's configuration)")
     out: str = arg("figures", "folder for figures, tables and macros")
 
 
@@ -68,6 +72,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
         written += save(part2.interpolation_row(gan_run), out, "gan_interpolation")
         written.append(part2.write_quality_table(part2.gan_runs(args.runs), out / "gan_quality_table.tex"))
         results.update(part2.gan_results(gan_run, part2.gan_runs(args.runs)[1:]))
+    if (table := part2.write_exploration_table(args.exploration, out / "gan_exploration_table.tex")) is not None:
+        written.append(table)
+        results.update(part2.exploration_results(args.exploration))
     written.append(write_macros(results, out / "results.tex"))
     print(f"wrote {len(written)} files to {out}/", file=sys.stderr)
     return written

@@ -23,6 +23,9 @@ from experiments.record import RECORD, RecordError, local_records, reused_from
 from experiments.cli import UsageError, arg, parse_args, run_main
 from experiments.tracker import git_commit
 
+# Folders of results/ that packing carries over as they are: records the study does not make (the GAN exploration
+# that chose the study's configuration).
+KEEP = ("gan_exploration",)
 IMAGES = ("samples_start.png", "samples_epoch1.png", "samples_half.png", "samples_end.png", "interpolation.png")
 
 
@@ -88,6 +91,9 @@ def main(argv: list[str] | None = None) -> Path:
         "wandb_modes": sorted({r.get("meta", {}).get("wandb_mode", "?") for r in records}),
     }
     (staging / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    for name in KEEP:
+        if (Path(args.out) / name).is_dir():
+            shutil.copytree(Path(args.out) / name, staging / name)
     shutil.rmtree(args.out, ignore_errors=True)
     staging.rename(args.out)
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())

@@ -31,7 +31,7 @@ def reported_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def sweep_runs(runs: pd.DataFrame, group: str) -> pd.DataFrame:
     """The palindrome runs of one sweep (W&B group), with T as an integer."""
-    if runs.empty or "group" not in runs:
+    if runs.empty or not {"group", "T"} <= set(runs.columns):
         return runs.iloc[0:0]
     chosen = runs[runs["group"] == group].copy()
     chosen["T"] = chosen["T"].astype(int)

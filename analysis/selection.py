@@ -66,6 +66,8 @@ def crossfit_runs(comparison: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant, T, seed): the seed's run at the learning rate chosen on the other seeds of its cell
     (``lr_chosen``; ``lr_grid`` lists the rates swept, ``lr_at_edge`` says the choice was the grid's smallest or
     largest). A cell with a single seed has nothing to choose on and is left out."""
+    if comparison.empty:
+        return comparison.assign(lr_chosen=pd.Series(dtype=float))
     rows = []
     for _, cell in comparison.groupby(["variant", "T"]):
         seeds = sorted(cell["seed"].unique())
