@@ -250,7 +250,7 @@ def write_exploration_table(source: str | Path, path: str | Path) -> Path | None
     with its generator's own weights and their average. None when there is no such folder."""
     try:
         runs = [{"dir": Path(r["run_dir"]), "record": r} for r in local_records(source)]
-    except RunsError:
+    except RecordError:
         return None
     if not runs:
         return None
@@ -271,10 +271,11 @@ def exploration_results(source: str | Path) -> dict[str, object]:
     """The exploration's commits and count, for the report's caption."""
     try:
         records = local_records(source)
-    except RunsError:
+    except RecordError:
         return {}
     commits = sorted({str(r.get("meta", {}).get("git_commit")) for r in records})
-    return {"gan-exploration-runs": len(records), "gan-exploration-commits": ", ".join(f"\\texttt{{{c}}}" for c in commits)}
+    return {"gan-exploration-runs": len(records),
+            "gan-exploration-commits": ", ".join(f"\\texttt{{{c}}}" for c in commits)}
 
 
 def write_quality_table(runs: list[dict], path: str | Path) -> Path:
