@@ -2,6 +2,7 @@
 
     python -m analysis.figures --runs=results/runs --out=figures
     python -m analysis.figures --runs=wandb:entity/lstm-vs-rnn/abc123 --out=figures
+    python -m analysis.figures --runs=wandb:entity/lstm-vs-rnn,runs --out=figures   # a W&B project + local GAN run
 
 Writes PDF (for LaTeX) and PNG (to look at) figures, ``comparison_table.tex`` and ``results.tex`` (the
 ``\\result{key}`` macros) to ``--out``. What the runs do not cover (say, no GAN run yet) is skipped with a note.
@@ -26,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass
 class Args:
-    runs: str = arg("results/runs", "folder of run records, or wandb:entity/project/sweep_id")
+    runs: str = arg("results/runs", "folder of run records, wandb:entity/project[/sweep_id], or several of them, "
+                                    "comma-separated")
     exploration: str = arg(str(ROOT / "results" / "gan_exploration"),
                            "the GAN exploration's records (the runs that chose the study's configuration)")
     out: str = arg("figures", "folder for figures, tables and macros")
@@ -63,15 +65,17 @@ def main(argv: list[str] | None = None) -> list[Path]:
     written += [table] if table else []
     results = palindrome_results(runs, history)
 
-    gan_run = part2.find_gan_run(args.runs) if not str(args.runs).startswith("wandb:") else None
+    # The GAN's figures need its image files: they come from the first local folder among the sources.
+    local = next((part for part in args.runs.split(",") if part and not part.startswith("wandb:")), None)
+    gan_run = part2.find_gan_run(local) if local else None
     if gan_run is None:
         print(f"skipped the GAN figures: no GAN run in {args.runs}", file=sys.stderr)
     else:
-        written += save(part2.training_curves(gan_run, part2.gan_runs(args.runs)[1:]), out, "gan_curves")
+        written += save(part2.training_curves(gan_run, part2.gan_runs(local)[1:]), out, "gan_curves")
         written += save(part2.sample_grids(gan_run), out, "gan_samples")
         written += save(part2.interpolation_row(gan_run), out, "gan_interpolation")
-        written.append(part2.write_quality_table(part2.gan_runs(args.runs), out / "gan_quality_table.tex"))
-        results.update(part2.gan_results(gan_run, part2.gan_runs(args.runs)[1:]))
+        written.append(part2.write_quality_table(part2.gan_runs(local), out / "gan_quality_table.tex"))
+        results.update(part2.gan_results(gan_run, part2.gan_runs(local)[1:]))
     if (table := part2.write_exploration_table(args.exploration, out / "gan_exploration_table.tex")) is not None:
         written.append(table)
         results.update(part2.exploration_results(args.exploration))

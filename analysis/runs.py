@@ -3,6 +3,7 @@
     from analysis.runs import load_runs, load_history
     runs = load_runs("results/runs")                        # every <...>/record.json below the folder
     runs = load_runs("wandb:entity/project/sweep_id")        # W&B API, cached under .cache/ for offline rebuilds
+    runs = load_runs("wandb:entity/project,runs")            # a whole W&B project and a local folder together
     curves = load_history("results/runs", metrics=["eval/acc"])
 
 ``load_runs`` gives one row per run: ``name``, the config's keys (``model``, ``T``, ``lr``, ...), and the summary's
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -24,45 +26,58 @@ WANDB_PREFIX = "wandb:"
 CACHE_DIR = Path(".cache/wandb")
 
 
-def wandb_records(sweep_path: str, refresh: bool = False) -> list[dict]:
-    """Records of a W&B sweep ("entity/project/sweep_id") from the API, cached as JSON for offline use."""
-    cache = CACHE_DIR / (sweep_path.replace("/", "__") + ".json.gz")
+def wandb_records(path: str, refresh: bool = False) -> list[dict]:
+    """Records of the finished runs of a W&B sweep ("entity/project/sweep_id") or of a whole project
+    ("entity/project"), from the API, cached as JSON under .cache/ so that figures rebuild offline afterwards.
+    Runs that did not finish (running, crashed, failed) are left out and counted in one line."""
+    cache = CACHE_DIR / (path.replace("/", "__") + ".json.gz")
     if cache.exists() and not refresh:
         with gzip.open(cache, "rt") as handle:
             return json.load(handle)
     import wandb
 
+    parts = path.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise RecordError(f"wandb:{path} is not wandb:entity/project or wandb:entity/project/sweep_id")
     try:
-        runs = wandb.Api(timeout=30).sweep(sweep_path).runs
-        records = [
-            {
-                "name": run.name,
-                "config": {k: v for k, v in run.config.items() if not k.startswith("_")},
-                "summary": {k: v for k, v in run.summary._json_dict.items() if not k.startswith("_")},
-                "history": [row for row in run.scan_history() if "_step" in row],
-                "run_dir": run.url,
-            }
-            for run in runs
-            if run.state == "finished"
-        ]
-    except Exception as error:  # network, auth, unknown sweep: all the user's to fix
-        raise RecordError(f"could not read W&B sweep {sweep_path} ({type(error).__name__}: {error}); "
-                        "check `wandb login` and the sweep path entity/project/id") from None
-    for record in records:
-        for row in record["history"]:
-            row["step"] = row.pop("_step")
+        api = wandb.Api(timeout=30)
+        runs = list(api.sweep(path).runs if len(parts) == 3 else api.runs(path))
+        finished = [run for run in runs if run.state == "finished"]
+        records = [_record_of(run) for run in finished]
+    except Exception as error:  # network, auth, unknown sweep or project: all the user's to fix
+        raise RecordError(f"could not read W&B {'sweep' if len(parts) == 3 else 'project'} {path} "
+                          f"({type(error).__name__}: {error}); check `wandb login` and the path") from None
+    if len(finished) < len(runs):
+        states = sorted({run.state for run in runs if run.state != "finished"})
+        print(f"wandb:{path}: left out {len(runs) - len(finished)} of {len(runs)} runs that did not finish "
+              f"({', '.join(states)})", file=sys.stderr)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(cache, "wt") as handle:
         json.dump(records, handle)
     return records
 
 
+def _record_of(run) -> dict:
+    """A W&B API run as a local record: the same name, config, summary and history keys (``step`` for ``_step``).
+    A run that does not say its group in its config (one made before sweeps named it) takes its sweep's name."""
+    config = {k: v for k, v in run.config.items() if not k.startswith("_")}
+    sweep = getattr(run, "sweep", None)
+    if not config.get("group") and sweep is not None:
+        config["group"] = sweep.name or sweep.id
+    history = [{("step" if k == "_step" else k): v for k, v in row.items()} for row in run.scan_history()
+               if "_step" in row]
+    summary = {k: v for k, v in run.summary._json_dict.items() if not k.startswith("_")}
+    return {"name": run.name, "config": config, "summary": summary, "history": history, "run_dir": run.url}
+
+
 def records(source: str | Path) -> list[dict]:
-    """Records from a local folder, or from W&B when ``source`` is "wandb:entity/project/sweep_id"."""
-    source = str(source)
-    if source.startswith(WANDB_PREFIX):
-        return wandb_records(source[len(WANDB_PREFIX):])
-    return local_records(source)
+    """Records from one source or several, comma-separated: a local folder, "wandb:entity/project/sweep_id" or
+    "wandb:entity/project"."""
+    found = []
+    for part in (p.strip() for p in str(source).split(",")):
+        if part:
+            found += wandb_records(part[len(WANDB_PREFIX):]) if part.startswith(WANDB_PREFIX) else local_records(part)
+    return found
 
 
 def load_runs(source: str | Path) -> pd.DataFrame:

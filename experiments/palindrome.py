@@ -12,7 +12,7 @@ from too, so its accuracy is exact accuracy, not held-out accuracy), else a fixe
 end on all of it. A run trains for its budget of ``steps + steps_per_T * T`` steps unless it stops early: solved
 (``early_stop`` monitored evaluations in a row at ``early_stop_acc`` or above, confirmed by at least ``target_acc``
 on the whole set) or, with ``give_up``, still at chance after that fraction of the budget. The run logs to W&B
-(see experiments/tracker.py for the mode) and writes ``<out>/<run name>/record.json``.
+(see experiments/tracker.py for the mode) and writes ``<out>/<group>/<run name>/record.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from experiments.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
 from experiments.progress import Progress
+from experiments.record import run_folder
 from experiments.tracker import Tracker
 from models.lstm import LSTM, parse_forget_bias
 from models.rnn import RNN
@@ -90,9 +91,9 @@ class Args:
     grad_flow: bool = arg(True, "record the norm of dL/dh(t) for every t at initialisation and at the end")
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
     threads: int = arg(0, "CPU threads for torch; 0 keeps torch's default")
-    out: str = arg("runs", "folder of run records: the record goes to <out>/<run name>/record.json")
+    out: str = arg("runs", "folder of run records: the record goes to <out>/<group>/<run name>/record.json")
     project: str = arg("lstm-vs-rnn", "W&B project")
-    group: str = arg("", "W&B group (the sweep runner sets it to the sweep's name)")
+    group: str = arg("", "the sweep this run belongs to (its W&B group; every sweep file sets it to its own name)")
 
     def validate(self) -> None:
         if self.model not in MODELS:
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     tracker = Tracker(
         project=args.project, group=args.group, name=name, config=dataclasses.asdict(args),
-        run_dir=f"{args.out}/{name}", job_type="palindrome",
+        run_dir=run_folder(args.out, args.group, name), job_type="palindrome",
     )
     summary = tracker.summary
     summary.update(heldout_size=len(heldout_y), heldout_exhaustive=exhaustive, steps_to_target=None,

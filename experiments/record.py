@@ -31,6 +31,13 @@ class RecordError(Exception):
     """A record (or a folder of them) is missing, empty or corrupt; the message says which file and what to do."""
 
 
+def run_folder(out: str | Path, group: str, name: str) -> Path:
+    """Where a run lives: ``<out>/<group>/<name>/``, or ``<out>/<name>/`` without a group. Palindrome runs are filed
+    by sweep (their group), so a W&B agent's run lands where the local pool's does: the agent passes only the
+    sweep's parameters, and the sweep names its group among them."""
+    return Path(out) / group / name if group else Path(out) / name
+
+
 def record_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / RECORD
 
@@ -143,10 +150,11 @@ def reused_from(record: dict) -> str | None:
 
 
 def reuse(source: Path, folder: Path, group: str) -> dict:
-    """Copy another sweep's record of the same run into ``folder``, filed under ``group``; returns its summary."""
+    """Copy another sweep's record of the same run into ``folder`` (``<out>/<group>``), filed under ``group``;
+    returns its summary."""
     record = read_record(source)
     record.pop("run_dir", None)
-    record["config"].update(out=str(folder), group=group)
+    record["config"].update(out=str(folder.parent), group=group)
     record.setdefault("meta", {})["reused_from"] = str(source)
     write_record(folder / record["name"], record)
     return record["summary"]

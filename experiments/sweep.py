@@ -94,7 +94,18 @@ def load_sweep(path: str | Path) -> dict:
         raise UsageError(f"{path}: a bayes sweep needs a metric to optimise")
     _check_parameters(path, config)
     config.setdefault("name", path.stem)
+    group = config.get("parameters", {}).get("group", {}).get("value")
+    if group is not None and group != config["name"]:
+        raise UsageError(f"{path}: parameter group is {group!r} but the sweep is named {config['name']!r}; a sweep's "
+                         "runs are filed and analysed under its name, so make them equal")
     return config
+
+
+def with_group(config: dict) -> dict:
+    """The sweep with its name as the ``group`` parameter, so that every run says which sweep it belongs to however
+    it is started: a W&B agent passes the sweep's parameters and nothing else."""
+    parameters = {"group": {"value": config["name"]}, **config.get("parameters", {})}
+    return {**config, "parameters": parameters}
 
 
 def runner_module(config: dict) -> str:
@@ -259,7 +270,7 @@ def plan_sweep(config: dict, out: Path) -> SweepPlan:
         )
         for run in previous
     ]
-    extra = {k: v for k, v in {"out": str(folder), "group": config["name"]}.items() if k not in names}
+    extra = {k: v for k, v in {"out": str(out), "group": config["name"]}.items() if k not in names}
     varied = [k for k, spec in config.get("parameters", {}).items() if "value" not in spec]
     queue = _grid_queue(config, history) if config["method"] == "grid" else None
     return SweepPlan(config, folder, names, varied, len(previous), history, queue, extra,
@@ -499,8 +510,7 @@ def create_wandb_sweep(config: dict, project: str) -> str:
     """Create the sweep on the W&B server; returns entity/project/id."""
     import wandb
 
-    body = {k: v for k, v in config.items()}
-    sweep_id = wandb.sweep(sweep=body, project=project)
+    sweep_id = wandb.sweep(sweep=with_group(config), project=project)
     entity = wandb.Api().default_entity
     return f"{entity}/{project}/{sweep_id}"
 

@@ -279,3 +279,109 @@ def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) 
     after = list(out.rglob("record.json"))
     assert len(after) == 6
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in before.items())  # finished runs untouched
+
+
+def agent_command(config: dict, params: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The command line ``wandb agent`` runs for one suggested run of this sweep, built by W&B's own agent code
+    (``wandb.wandb_agent.Agent._command_run``) with the process start captured instead of run."""
+    from wandb import wandb_agent
+
+    started = []
+
+    class Captured:
+        def __init__(self, command=None, **kwargs) -> None:
+            started.append(command)
+
+    monkeypatch.setattr(wandb_agent, "AgentProcess", Captured)
+    monkeypatch.setenv("WANDB_SWEEP_ID", "abc123")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    agent = wandb_agent.Agent.__new__(wandb_agent.Agent)
+    agent._sweep_command, agent._in_jupyter, agent._function = config["command"], False, None
+    agent._forward_signals, agent._run_processes = False, {}
+    # What the server sends: the sweep's parameters with the values it suggests (here the grid's first run).
+    agent._command_run({"args": {k: {"value": v} for k, v in params.items()}, "program": config.get("program", ""),
+                        "run_id": "run1"})
+    return started[0]
+
+
+def first_grid_run(config: dict) -> dict:
+    proposal = sweeps.next_run(config, [])
+    return {k: sweep_runner._plain(v["value"]) for k, v in proposal.config.items()}
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_an_agents_command_names_the_sweep_and_parses(path: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sweep file's runs, started by a W&B agent (which passes the sweep's parameters and nothing else), say
+    which sweep they belong to and are flags the runner accepts."""
+    from experiments import palindrome
+
+    config = sweep_runner.load_sweep(path)
+    command = agent_command(config, first_grid_run(config), tmp_path, monkeypatch)
+    assert command[:4] == ["/usr/bin/env", "python", "-m", "experiments.palindrome"]
+    assert f"--group={config['name']}" in command
+    args = palindrome.parse_args(palindrome.Args, command[4:])
+    args.validate()
+    assert args.group == config["name"]
+
+
+def test_a_run_started_as_an_agent_starts_it_is_its_sweeps_run_in_the_figures(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """One agent command run for real (W&B offline, in the agent's working folder, no --out): its record lands
+    under runs/<sweep>/ and the analysis takes it as that sweep's run of the main comparison."""
+    from analysis.selection import comparison_runs
+
+    config = sweep_runner.load_sweep(ROOT / "sweeps" / "tiny" / "length_lstm.yaml")
+    command = agent_command(config, first_grid_run(config), tmp_path, monkeypatch)
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    runs = load_runs(tmp_path / "runs")
+    assert len(runs) == 1 and runs.iloc[0]["group"] == "length_lstm"
+    assert Path(runs.iloc[0]["run_dir"]).parent == tmp_path / "runs" / "length_lstm"
+    assert len(comparison_runs(runs)) == 1
+    assert list((tmp_path / "wandb").glob("offline-run-*")), "the run logged to W&B offline"
+
+
+def test_a_study_read_from_wandb_gives_the_same_macros_as_its_local_records(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in for wandb.Api() that serves the committed records shaped as the public API serves runs (config,
+    summary, scan_history, state, sweep), plus two runs that did not finish: load_runs("wandb:entity/project") ->
+    the report's numbers equal those from the local records, and the unfinished runs are left out."""
+    import wandb
+
+    from analysis import runs as runs_module
+    from analysis.report_numbers import palindrome_results
+    from experiments.record import local_records
+
+    records = [r for r in local_records(ROOT / "results" / "runs") if "T" in r["config"]]
+
+    class FakeRun:
+        def __init__(self, record: dict, state: str = "finished") -> None:
+            self.name, self.state, self.url = record["name"], state, f"https://wandb.ai/me/proj/runs/{record['name']}"
+            self.config = {**record["config"], "_wandb": {"cli_version": "0.31.0"}}
+            self.summary = type("Summary", (), {"_json_dict": {**record["summary"], "_runtime": 1.0}})()
+            self.sweep = type("Sweep", (), {"name": record["config"]["group"], "id": "abc"})()
+            self._history = record["history"]
+
+        def scan_history(self):
+            return [{"_step": row["step"], **{k: v for k, v in row.items() if k != "step"}} for row in self._history]
+
+    class FakeApi:
+        def __init__(self, timeout: int) -> None:
+            pass
+
+        def runs(self, path: str):
+            assert path == "me/proj"
+            return [*map(FakeRun, records), FakeRun(records[0], "crashed"), FakeRun(records[1], "running")]
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    monkeypatch.setattr(runs_module, "CACHE_DIR", tmp_path / "cache")
+    from_wandb = runs_module.load_runs("wandb:me/proj")
+    local = runs_module.load_runs(ROOT / "results" / "runs")
+    local = local[local["T"].notna()]
+    assert len(from_wandb) == len(local)
+    history = runs_module.load_history("wandb:me/proj", metrics=["eval/acc", "train/loss"])  # from the cache now
+    assert palindrome_results(from_wandb, history) == palindrome_results(
+        local, runs_module.load_history(ROOT / "results" / "runs", metrics=["eval/acc", "train/loss"]))
