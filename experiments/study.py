@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     for n, (label, commands) in enumerate(stages, 1):
         after = sum(prior.get(later, 0.0) for later, _ in stages[n:]) * 60  # the stages after this one, in seconds
         left = after + prior.get(label, 0.0) * 60
-        eta = f", ~{minutes(left)} left by the reference study's stage times" if prior else ""
+        unknown = [later for later, _ in stages[n - 1:] if later not in prior]
+        eta = (f", ~{minutes(left)} left by the reference study's stage times" if prior and not unknown
+               else f", ~{minutes(left)} left plus {', '.join(unknown)} (no reference time)" if prior else "")
         print(f"\n[study {n}/{len(stages)}] {label} | {minutes(time.monotonic() - started)} so far{eta}",
               file=sys.stderr)
         for command in commands:
