@@ -73,9 +73,10 @@ class RemainingTime:
         """``running``: (cost, seconds it has run so far) of each running job."""
         if self.rate is None:
             return None
-        work = self.rate * sum(queued_costs)
-        work += sum(max(self.rate * cost - ran, 0.0) for cost, ran in running)
-        return work / min(self.workers, max(1, len(queued_costs) + len(running)))
+        left = [self.rate * cost for cost in queued_costs] + [max(self.rate * cost - ran, 0.0) for cost, ran in running]
+        # The work shared over the workers, but never less than the longest single job left: at a sweep's tail one
+        # long run decides when it ends.
+        return max(sum(left) / min(self.workers, max(1, len(left))), max(left, default=0.0))
 
 
 def minutes(seconds: float | None) -> str:

@@ -1,0 +1,106 @@
+"""The sweep pool's progress: time-left estimates on a simulated pool, and totals with reused and finished runs."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+
+from experiments.progress import PoolProgress, RemainingTime
+
+
+def fresh_estimates(costs: list[float], seconds_per_cost: float, workers: int, seed: int) -> list[tuple[float, float]]:
+    """As ``simulate``, but each estimate uses only the jobs finished up to that moment."""
+    rng = random.Random(seed)
+    durations = [c * seconds_per_cost * rng.uniform(0.7, 1.3) for c in costs]
+    order = sorted(range(len(costs)), key=lambda i: -costs[i])
+    queue, running, clock, events = list(order), {}, 0.0, []
+    while queue or running:
+        while queue and len(running) < workers:
+            running[queue.pop(0)] = clock
+        job = min(running, key=lambda j: running[j] + durations[j])
+        clock = running.pop(job) + durations[job]
+        events.append((job, clock, list(queue), dict(running)))
+    end = clock
+    checks, remaining = [], RemainingTime(workers)
+    for n, (job, at, queued, still) in enumerate(events, 1):
+        remaining.finished(costs[job], durations[job])
+        if n >= len(costs) / 3 and (queued or still) and end - at > 60:
+            ran = [(costs[j], at - s) for j, s in still.items()]
+            estimate = remaining.seconds_left([costs[j] for j in queued], ran)
+            checks.append((estimate, end - at))
+    return checks
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_time_left_converges_within_20_percent_once_a_third_is_done(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    costs = [rng.choice([1, 2, 4, 8, 16, 32]) * rng.uniform(0.8, 1.2) for _ in range(120)]
+    checks = fresh_estimates(costs, seconds_per_cost=3.0, workers=2, seed=seed)
+    assert checks
+    for estimate, truth in checks:
+        assert abs(estimate - truth) <= 0.2 * truth, (estimate, truth)
+
+
+def test_at_the_tail_the_longest_run_left_decides() -> None:
+    remaining = RemainingTime(2)
+    remaining.finished(10.0, 10.0)  # 1 s per unit of cost
+    # Nothing queued; one run with 60 s to go, one about to end: 60 s left, not the 30 s of sharing the work.
+    assert remaining.seconds_left([], [(100.0, 40.0), (10.0, 10.0)]) == pytest.approx(60.0)
+    # Plenty queued: the work shared by both workers.
+    assert remaining.seconds_left([10.0] * 10, []) == pytest.approx(50.0)
+
+
+def test_the_first_estimate_is_rough_and_none_before_any_run() -> None:
+    remaining = RemainingTime(2)
+    assert remaining.seconds_left([1.0, 2.0], []) is None and remaining.rough
+    for _ in range(5):
+        remaining.finished(1.0, 3.0)
+    assert not remaining.rough and remaining.seconds_left([2.0, 2.0], []) == pytest.approx(6.0)
+
+
+class Plan:
+    def __init__(self, name: str, previous: int, total: int) -> None:
+        self.name, self.previous, self._total, self.varied = name, previous, total, ["T"]
+
+    def total(self) -> int:
+        return self._total
+
+
+class Job:
+    def __init__(self, plan: Plan, T: int, cost: float = 1.0) -> None:
+        self.sweep, self.params, self.cost, self.started = plan, {"T": T}, cost, 0.0
+
+
+def test_totals_count_finished_reused_and_skipped_runs() -> None:
+    plan = Plan("length_lstm", previous=2, total=6)  # 2 complete before; 4 to go, one of them reused
+    jobs = [Job(plan, T) for T in (5, 10, 20, 30)]
+    out = io.StringIO()
+    progress = PoolProgress([plan], jobs, workers=2, out=out)
+    for job in jobs[:2]:
+        progress.started_job(job)
+    progress.finished(jobs[0], "ok", {"stop_reason": "solved"})
+    progress.finished(jobs[1], "ok", {"stop_reason": "at chance"})
+    progress.finished(jobs[2], "reused runs/x", {"stop_reason": "solved"}, reused=True)
+    progress.finished(jobs[3], "FAILED (exit 2: bad flag)", None)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[3/6 runs (0 reused, 0 failed)")
+    assert lines[-1].startswith("[6/6 runs (1 reused, 1 failed)")
+    assert lines[-1].endswith("length_lstm 6/6: 1 failed, 1 gave up, 2 solved")
+    summary = progress.close(skipped=2)
+    assert summary == {"done": 2, "reused": 1, "failed": 1, "skipped": 2}
+    assert "failed: length_lstm T=30: FAILED (exit 2: bad flag)" in out.getvalue()
+
+
+def test_study_lines_add_the_remaining_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUDY_AFTER_S", "600")
+    plan = Plan("length_rnn", previous=0, total=2)
+    jobs = [Job(plan, 5), Job(plan, 10)]
+    out = io.StringIO()
+    progress = PoolProgress([plan], jobs, workers=1, out=out)
+    progress.started_job(jobs[0])
+    jobs[0].started = progress.started - 30  # it ran 30 s
+    progress.finished(jobs[0], "ok", {"stop_reason": "solved"})
+    assert "study ~" in out.getvalue() and "min left" in out.getvalue()
+
