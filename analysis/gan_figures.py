@@ -16,6 +16,7 @@ import seaborn as sns
 
 from experiments.record import RecordError, has_record, local_records, read_record, record_path
 from analysis.style import COLORBLIND, WIDTH_IN
+from experiments.gan_metrics import COVERED_SHARE
 
 MOMENTS = (("start", "start (before any update)"), ("half", "halfway"), ("end", "end of training"))
 
@@ -186,6 +187,7 @@ def gan_results(run: dict, others: list[dict] | None = None) -> dict[str, object
         out[f"{key}-covered"] = summary[prefix + "classes/covered"]
         out[f"{key}-evenness"] = f"{summary[prefix + 'classes/evenness']:.3f}"
     out["gan-configuration"] = configuration_label(config)
+    out["covered-share"] = f"{COVERED_SHARE:.0%}".replace("%", "\\%")
     if config.get("ema"):
         out["gan-ema"] = f"{config['ema']:g}"
         out["gan-raw-IS"], out["gan-raw-FID"] = f"{summary['final_raw/IS']:.2f}", f"{fid(summary, 'final_raw/'):.2f}"
@@ -210,7 +212,8 @@ def gan_results(run: dict, others: list[dict] | None = None) -> dict[str, object
     covered = summary["final/classes/covered"]
     out["gan-coverage-sentence"] = (
         "no collapse to a few digits: all ten appear" if covered == 10
-        else f"only {covered} of the ten digits appear in at least 2\\% of the samples, a partial mode collapse")
+        else f"only {covered} of the ten digits appear in at least {out['covered-share']} of the samples, a partial "
+             "mode collapse")
     history = history_frame(run)
     evals = history.dropna(subset=["eval/FID"]) if "eval/FID" in history else history.iloc[0:0]
     if not evals.empty:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from experiments.palindrome import SOLVED_ACC
+
 ACC = "eval/acc"
-SOLVED = 0.99  # a run solves its length when its final accuracy over the whole evaluation set is at least this
+SOLVED = SOLVED_ACC  # a run solves its length when its final accuracy over the whole evaluation set is at least this
 # The settings that make two records the same run (the sweeps share some configurations).
 KEYS = ["model", "T", "lr", "seed", "input_encoding", "forget_bias", "step_budget", "give_up"]
 COMPARISON_PREFIX = "length"  # length_rnn, length_lstm, length_chrono and their _boundary sweeps

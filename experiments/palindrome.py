@@ -42,6 +42,9 @@ MODELS = ("rnn", "lstm")
 CHANCE_LOSS = math.log(10)
 CHANCE_MARGIN = 0.05
 FLOW_BATCH = 512  # evaluation palindromes behind each gradient-flow measurement
+# A run solves its length when its accuracy over the whole evaluation set is at least this: the runner's target
+# (early stopping is confirmed against it) and the analysis's verdict (analysis/selection.py) are this one number.
+SOLVED_ACC = 0.99
 
 
 # Converters of the course skeleton's flags (Args.ALIASES).
@@ -81,7 +84,8 @@ class Args:
     eval_every: int = arg(100, "steps between evaluations")
     eval_size: int = arg(2_048, "evaluation palindromes in each periodic evaluation: a fixed, seeded sample with every "
                                 "target digit represented (the final evaluation uses all)")
-    target_acc: float = arg(0.99, "steps_to_target is the first evaluation at or above this accuracy")
+    target_acc: float = arg(SOLVED_ACC, "steps_to_target is the first evaluation at or above this accuracy; "
+                                        "stopping early as solved needs it on the whole evaluation set")
     early_stop: int = arg(3, "stop after this many evaluations in a row at early_stop_acc or above; 0 never stops "
                              "early")
     early_stop_acc: float = arg(0.995, "held-out accuracy that counts towards early_stop; three evaluations of 2,048 "
