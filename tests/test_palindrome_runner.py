@@ -24,7 +24,10 @@ def test_tiny_run_writes_a_complete_record(tiny_palindrome_flags: list[str]) -> 
     frame = load_runs(out)
     assert len(frame) == 1
     row = frame.iloc[0]
-    assert row["model"] == "lstm" and row["T"] == 4 and 0 <= row["eval/acc"] <= 1
+    assert row["model"] == "lstm" and row["T"] == 4
+    # The final accuracy is over all 100 palindromes of length 4: a whole number of them, and no worse than the best.
+    assert row["heldout_size"] == 100 and row["eval/acc"] * 100 == pytest.approx(round(row["eval/acc"] * 100))
+    assert row["eval/acc_best"] >= row["eval/acc"]
     assert {"eval/acc_best", "steps_to_target", "wall_time_s", "steps_per_s", "lr", "seed"} <= set(frame.columns)
 
 
