@@ -50,8 +50,10 @@ test: install ## Lint (ruff), then the test suite (CPU, W&B disabled)
 	$(PY) -m ruff check .
 	WANDB_MODE=disabled $(PY) -m pytest
 
-bench: install ## Benchmarks: ms per step against torch.nn, GAN epoch against torchvision's loader
-	$(PY) -m experiments.bench --gan=True
+bench: install ## Benchmarks: ms per step against torch.nn, GAN epoch against torchvision's loader (-> results/bench.txt)
+	$(PY) -m experiments.bench --gan=True | tee results/bench.txt.tmp
+	mv results/bench.txt.tmp results/bench.txt
+	$(PY) -m analysis.readme_tables
 
 train: install ## One palindrome run, e.g. make train ARGS="--model=lstm --T=20"
 	$(PY) -m experiments.palindrome $(ARGS)

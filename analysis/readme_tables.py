@@ -47,19 +47,25 @@ def run_times(provenance: dict) -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"run-times": run_times}
+def bench(_: dict) -> str:
+    """The last `make bench` output (results/bench.txt), as it printed it."""
+    path = ROOT / "results" / "bench.txt"
+    if not path.exists():
+        return "(no measurement yet: run `make bench`)"
+    return "```\n" + path.read_text().rstrip() + "\n```"
 
 
-def _replacement(block: str):
-    return lambda match: match.group(1) + block + match.group(2)
+BLOCKS = {"run-times": run_times, "bench": bench}
 
 
 def render(readme: str, provenance: dict) -> str:
     for name, make in BLOCKS.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- /generated:{name} -->)", re.DOTALL)
+        start, end = f"<!-- generated:{name} -->", f"<!-- /generated:{name} -->"
+        pattern = re.compile(re.escape(start) + r"\n.*?" + re.escape(end), re.DOTALL)
         if not pattern.search(readme):
-            raise UsageError(f"README.md has no <!-- generated:{name} --> block")
-        readme = pattern.sub(_replacement(make(provenance)), readme)
+            raise UsageError(f"README.md has no {start} block")
+        text = f"{start}\n{make(provenance)}\n{end}"
+        readme = pattern.sub(lambda _, text=text: text, readme)
     return readme
 
 
