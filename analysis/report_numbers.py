@@ -120,11 +120,19 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
         grids.append(f"{', '.join(_lr(g) for g in grid)} for the {VARIANT_NAMES[variant]}")
     out["lr-grids"] = "; ".join(grids)
     edge = best[best["lr_at_edge"]]
-    edge_cells = edge.groupby(["variant", "T"]).size()
+    # Where the best rate sits at a grid's edge, a wider grid might do better, unless the cell is flat: every rate
+    # solves every seed (ties go to the faster rate) or none solves any.
+    solve_by_lr = comparison.groupby(["variant", "T", "lr"])["solved"].mean().groupby(["variant", "T"])
+    flat = {cell for cell, shares in solve_by_lr if shares.nunique() == 1}
+    edge_cells = set(edge.groupby(["variant", "T"]).groups)
+    telling = sorted(edge_cells - flat)
     out["lr-edge-sentence"] = (
-        f"the choice fell on the smallest or largest rate of its grid for {len(edge)} of the {len(best)} reported runs"
-        + (f" (in {len(edge_cells)} of the {best.groupby(['variant', 'T']).ngroups} cells, mostly where every rate "
-           "solves or none does, so the edge decides little)" if len(edge) else ""))
+        f"the choice fell on the smallest or largest rate of its grid for {len(edge)} of the {len(best)} reported "
+        f"runs, in {len(edge_cells)} of the {best.groupby(['variant', 'T']).ngroups} cells"
+        + (f"; in {len(edge_cells) - len(telling)} of them every rate solves equally often (all or none), so the edge "
+           "decides nothing there" if edge_cells else "")
+        + (", while at " + ", ".join(f"{v} $T={T}$" for v, T in telling)
+           + " the outcome depends on the rate and a wider grid might do better" if telling else ""))
     chosen = best.groupby(["variant", "T"])["lr_chosen"].agg(lambda lrs: sorted(set(lrs)))
     out["lr-chosen-sentence"] = "; ".join(
         f"{VARIANT_NAMES[v]}: " + ", ".join(f"$T={T}$: " + "/".join(f"{lr:g}" for lr in chosen[(v, T)])
