@@ -90,3 +90,14 @@ def test_bad_skeleton_flags_exit_2_with_one_line(tmp_path: Path, flags: list[str
     result = run_module("experiments.palindrome", *flags, f"--out={tmp_path}")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_the_gan_runner_takes_the_skeletons_flags() -> None:
+    from experiments import gan
+    from experiments.cli import parse_args
+
+    args = parse_args(gan.Args, ["--n_epochs=3", "--batch_size=32", "--lr=0.0001", "--latent_dim=64",
+                                 "--save_interval=50"])
+    assert (args.epochs, args.batch_size, args.lr, args.latent_dim, args.save_every) == (3, 32, 1e-4, 64, 50)
+    assert gan.run_name(args) == gan.run_name(parse_args(gan.Args, ["--epochs=3", "--batch_size=32", "--lr=0.0001",
+                                                                    "--latent_dim=64", "--save_every=50"]))
