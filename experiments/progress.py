@@ -44,26 +44,24 @@ class Progress:
 
 class RemainingTime:
     """Time left for a pool of ``workers`` running jobs of known relative cost (``expected_cost``), learnt from the
-    jobs that finished: worker-seconds per unit of cost, times the cost left (queued jobs in full, running jobs less
-    what their time so far has paid for), over the workers. ``prior_s_per_cost`` seeds the rate before any job has
-    finished; the estimate is "rough" until ``settled`` jobs have."""
+    jobs that finished. A job's seconds are a fixed overhead (starting Python, torch, W&B; evaluating and writing the
+    record) plus its training, which grows with its cost: the overhead is the mean of the finished jobs' seconds
+    outside training (when a run reports its training time), the rate their training seconds per unit of cost.
+    Applied to the jobs left (queued ones in full, running ones less what they have run) and shared over the workers.
+    The estimate is "rough" until ``settled`` jobs have finished."""
 
-    def __init__(self, workers: int, prior_s_per_cost: float | None = None, settled: int = 5) -> None:
-        self.workers, self.prior, self.settled = max(1, workers), prior_s_per_cost, settled
-        self.cost_done = self.seconds_done = 0.0
+    def __init__(self, workers: int, settled: int = 5) -> None:
+        self.workers, self.settled = max(1, workers), settled
+        self.cost = self.training = self.outside = 0.0
         self.jobs_done = 0
 
-    def finished(self, cost: float, seconds: float) -> None:
-        self.cost_done += cost
-        self.seconds_done += seconds
+    def finished(self, cost: float, seconds: float, training_seconds: float | None = None) -> None:
+        """A job of ``cost`` took ``seconds`` in all, ``training_seconds`` of them training (None: all of them)."""
+        training = seconds if training_seconds is None else min(training_seconds, seconds)
+        self.cost += cost
+        self.training += training
+        self.outside += seconds - training
         self.jobs_done += 1
-
-    @property
-    def rate(self) -> float | None:
-        """Worker-seconds per unit of cost."""
-        if self.cost_done > 0:
-            return self.seconds_done / self.cost_done
-        return self.prior
 
     @property
     def rough(self) -> bool:
@@ -71,9 +69,11 @@ class RemainingTime:
 
     def seconds_left(self, queued_costs: list[float], running: list[tuple[float, float]]) -> float | None:
         """``running``: (cost, seconds it has run so far) of each running job."""
-        if self.rate is None:
+        if not self.jobs_done:
             return None
-        left = [self.rate * cost for cost in queued_costs] + [max(self.rate * cost - ran, 0.0) for cost, ran in running]
+        overhead, rate = self.outside / self.jobs_done, self.training / max(self.cost, 1e-12)
+        left = [overhead + rate * cost for cost in queued_costs]
+        left += [max(overhead + rate * cost - ran, 0.0) for cost, ran in running]
         # The work shared over the workers, but never less than the longest single job left: at a sweep's tail one
         # long run decides when it ends.
         return max(sum(left) / min(self.workers, max(1, len(left))), max(left, default=0.0))
@@ -123,7 +123,7 @@ class PoolProgress:
         key = "failed" if failed else "reused" if reused else "done"
         self.counts[key] += 1
         if key == "done":
-            self.remaining.finished(job.cost, time.monotonic() - job.started)
+            self.remaining.finished(job.cost, time.monotonic() - job.started, (summary or {}).get("train_time_s"))
         outcome = "failed" if failed else self.OUTCOMES.get((summary or {}).get("stop_reason"), "ok")
         tally = self.tally[job.sweep.name]
         tally[outcome] = tally.get(outcome, 0) + 1

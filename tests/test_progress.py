@@ -10,10 +10,13 @@ import pytest
 from experiments.progress import PoolProgress, RemainingTime
 
 
-def fresh_estimates(costs: list[float], seconds_per_cost: float, workers: int, seed: int) -> list[tuple[float, float]]:
-    """As ``simulate``, but each estimate uses only the jobs finished up to that moment."""
+def fresh_estimates(costs: list[float], seconds_per_cost: float, workers: int, seed: int,
+                    overhead: float = 0.0) -> list[tuple[float, float]]:
+    """Run jobs costliest first on ``workers``, each taking ``overhead`` plus its cost times a noisy rate; after each
+    finished job, once a third are done, (estimated seconds left from the jobs finished so far, true seconds left)."""
     rng = random.Random(seed)
-    durations = [c * seconds_per_cost * rng.uniform(0.7, 1.3) for c in costs]
+    training = [c * seconds_per_cost * rng.uniform(0.7, 1.3) for c in costs]
+    durations = [overhead * rng.uniform(0.8, 1.2) + t for t in training]
     order = sorted(range(len(costs)), key=lambda i: -costs[i])
     queue, running, clock, events = list(order), {}, 0.0, []
     while queue or running:
@@ -25,7 +28,7 @@ def fresh_estimates(costs: list[float], seconds_per_cost: float, workers: int, s
     end = clock
     checks, remaining = [], RemainingTime(workers)
     for n, (job, at, queued, still) in enumerate(events, 1):
-        remaining.finished(costs[job], durations[job])
+        remaining.finished(costs[job], durations[job], training[job])
         if n >= len(costs) / 3 and (queued or still) and end - at > 60:
             ran = [(costs[j], at - s) for j, s in still.items()]
             estimate = remaining.seconds_left([costs[j] for j in queued], ran)
@@ -33,11 +36,12 @@ def fresh_estimates(costs: list[float], seconds_per_cost: float, workers: int, s
     return checks
 
 
+@pytest.mark.parametrize("overhead", [0.0, 6.0])  # seconds every run pays (Python, torch, W&B) whatever its cost
 @pytest.mark.parametrize("seed", range(5))
-def test_time_left_converges_within_20_percent_once_a_third_is_done(seed: int) -> None:
+def test_time_left_converges_within_20_percent_once_a_third_is_done(seed: int, overhead: float) -> None:
     rng = random.Random(100 + seed)
     costs = [rng.choice([1, 2, 4, 8, 16, 32]) * rng.uniform(0.8, 1.2) for _ in range(120)]
-    checks = fresh_estimates(costs, seconds_per_cost=3.0, workers=2, seed=seed)
+    checks = fresh_estimates(costs, seconds_per_cost=3.0, workers=2, seed=seed, overhead=overhead)
     assert checks
     for estimate, truth in checks:
         assert abs(estimate - truth) <= 0.2 * truth, (estimate, truth)
@@ -45,7 +49,7 @@ def test_time_left_converges_within_20_percent_once_a_third_is_done(seed: int) -
 
 def test_at_the_tail_the_longest_run_left_decides() -> None:
     remaining = RemainingTime(2)
-    remaining.finished(10.0, 10.0)  # 1 s per unit of cost
+    remaining.finished(10.0, 10.0, 10.0)  # 1 s per unit of cost, no overhead
     # Nothing queued; one run with 60 s to go, one about to end: 60 s left, not the 30 s of sharing the work.
     assert remaining.seconds_left([], [(100.0, 40.0), (10.0, 10.0)]) == pytest.approx(60.0)
     # Plenty queued: the work shared by both workers.
@@ -56,8 +60,8 @@ def test_the_first_estimate_is_rough_and_none_before_any_run() -> None:
     remaining = RemainingTime(2)
     assert remaining.seconds_left([1.0, 2.0], []) is None and remaining.rough
     for _ in range(5):
-        remaining.finished(1.0, 3.0)
-    assert not remaining.rough and remaining.seconds_left([2.0, 2.0], []) == pytest.approx(6.0)
+        remaining.finished(1.0, 3.0, 1.0)  # 1 s of training per unit of cost, 2 s outside it
+    assert not remaining.rough and remaining.seconds_left([2.0, 2.0], []) == pytest.approx(4.0)
 
 
 class Plan:
