@@ -23,9 +23,9 @@ from experiments.record import RECORD, RecordError, local_records, reused_from
 from experiments.cli import UsageError, arg, parse_args, run_main
 from experiments.tracker import git_commit
 
-# Folders of results/ that packing carries over as they are: records the study does not make (the GAN exploration
-# that chose the study's configuration).
-KEEP = ("gan_exploration",)
+# What packing carries over in results/ as it is: what the study does not make (the GAN exploration that chose the
+# study's configuration, the last `make bench`).
+KEEP = ("gan_exploration", "bench.txt")
 IMAGES = ("samples_start.png", "samples_epoch1.png", "samples_half.png", "samples_end.png", "interpolation.png")
 
 
@@ -34,6 +34,15 @@ class Args:
     runs: str = arg("runs", "the study's run records")
     out: str = arg("results", "the reference folder (replaced)")
     profile: str = arg("cpu", "the study profile the runs come from, for the provenance")
+
+
+def _runs_by_group(records: list[dict]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for record in records:
+        group = record["config"].get("group") or record["name"].split("__")[0]
+        entry = counts.setdefault(group, {"trained": 0, "reused": 0})
+        entry["reused" if reused_from(record) else "trained"] += 1
+    return dict(sorted(counts.items()))
 
 
 def _minutes_by_group(records: list[dict]) -> dict[str, float]:
@@ -86,14 +95,18 @@ def main(argv: list[str] | None = None) -> Path:
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "runs": len(records),
         "runs_reused": sum(bool(reused_from(r)) for r in records),
+        "runs_by_group": _runs_by_group(records),
         # Summed wall time of the runs of each sweep (runs in parallel workers overlap, so this is CPU-side work).
         "run_minutes_by_group": _minutes_by_group(records),
         "wandb_modes": sorted({r.get("meta", {}).get("wandb_mode", "?") for r in records}),
     }
     (staging / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
     for name in KEEP:
-        if (Path(args.out) / name).is_dir():
-            shutil.copytree(Path(args.out) / name, staging / name)
+        kept = Path(args.out) / name
+        if kept.is_dir():
+            shutil.copytree(kept, staging / name)
+        elif kept.is_file():
+            shutil.copy2(kept, staging / name)
     shutil.rmtree(args.out, ignore_errors=True)
     staging.rename(args.out)
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())

@@ -151,7 +151,7 @@ def lr_heatmaps(runs: pd.DataFrame) -> plt.Figure | None:
         return None
     variants = variants_in(grid)
     widths = [grid[grid["variant"] == v]["T"].nunique() + 1.5 for v in variants]  # one column per T, plus labels
-    fig, axes = plt.subplots(1, len(variants), figsize=(WIDTH_IN, 2.7), squeeze=False,
+    fig, axes = plt.subplots(1, len(variants), figsize=(WIDTH_IN, 2.7), squeeze=False, layout="constrained",
                              gridspec_kw={"width_ratios": widths})
     for ax, variant in zip(axes[0], variants):
         table = grid[grid["variant"] == variant].pivot_table(index="lr", columns="T", values=ACC, aggfunc="mean")
@@ -160,6 +160,7 @@ def lr_heatmaps(runs: pd.DataFrame) -> plt.Figure | None:
                     cbar=False, ax=ax)
         ax.set_yticklabels([f"{lr:.0e}" for lr in table.index], rotation=0)
         ax.set(title=variant, xlabel="T", ylabel="learning rate" if ax is axes[0][0] else "")
+        ax.tick_params(axis="y", length=0)
     return fig
 
 
@@ -288,7 +289,7 @@ def forget_bias_ablation(runs: pd.DataFrame) -> plt.Figure | None:
                 palette=colors)
     sns.stripplot(data=chosen, x="T", y=ACC, hue="init", hue_order=order, dodge=True, palette=["black"] * len(order),
                   size=3, legend=False, ax=axes[0])
-    axes[0].set(xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.05), title="final accuracy")
+    axes[0].set(xlabel="palindrome length T", ylabel="final accuracy", ylim=(0, 1.05), title="final accuracy")
     handles, labels = axes[0].get_legend_handles_labels()
     axes[0].get_legend().remove()
     steps = chosen.assign(steps_to_target=chosen["steps_to_target"].fillna(chosen["step_budget"]))
@@ -311,7 +312,7 @@ def encoding_ablation(runs: pd.DataFrame) -> plt.Figure | None:
                     hue_order=["scalar", "onehot"], errorbar=("ci", 95), ax=ax, palette=[COLORBLIND[2], COLORBLIND[7]],
                     legend=ax is axes[0][0])
         ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
-        ax.set(title=model, xlabel="palindrome length T", ylabel="held-out accuracy", ylim=(0, 1.05))
+        ax.set(title=model, xlabel="palindrome length T", ylabel="final accuracy", ylim=(0, 1.05))
     handles, labels = axes[0][0].get_legend_handles_labels()
     axes[0][0].get_legend().remove()
     fig.legend(handles, labels, title="input", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)

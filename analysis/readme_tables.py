@@ -22,28 +22,42 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_times(provenance: dict) -> str:
     """Stage times of the reference study, and where the sweeps' CPU time went."""
+    from experiments.study import PROFILES
+
     study = provenance.get("study") or {}
     stages = study.get("stage_minutes", {})
     machine = provenance.get("machine", {})
+    profile = provenance.get("profile")
+    sweeps = {Path(path).stem for path in PROFILES[profile].sweeps} if profile in PROFILES else set()
+    by_group = provenance.get("runs_by_group", {})
+    commits = ", ".join(f"`{c}`" for c in provenance.get("runs_git_commits", []))
     lines = [
-        f"The reference run of `make study` (profile `{provenance.get('profile')}`, commit "
-        f"`{provenance.get('git_commit')}`, {provenance.get('date', '?')[:10]}) on a machine with "
-        f"{machine.get('cpu_count')} cores{' and a ' + machine['gpu'] if machine.get('gpu') else ' and no GPU'}:",
+        f"The reference run of `make study` (profile `{profile}`, run by commit(s) {commits}, packed on "
+        f"{provenance.get('date', '?')[:10]}) on a machine with {machine.get('cpu_count')} cores"
+        f"{' and a ' + machine['gpu'] if machine.get('gpu') else ' and no GPU'}:",
         "",
         "| stage | minutes |",
         "| --- | --- |",
     ]
-    trained = provenance.get("runs", 0) - provenance.get("runs_reused", 0)
     for label, minutes in stages.items():
-        note = f" ({trained} runs trained, {provenance.get('runs_reused', 0)} reused)" if label == "sweeps" else ""
+        note = ""
+        if label == "sweeps" and by_group:
+            trained = sum(by_group.get(group, {}).get("trained", 0) for group in sweeps)
+            reused = sum(by_group.get(group, {}).get("reused", 0) for group in sweeps)
+            note = f" ({trained} runs trained, {reused} reused)"
         lines.append(f"| {label}{note} | {minutes:.1f} |")
     if study.get("total_minutes") is not None:
         lines.append(f"| **total** | **{study['total_minutes']:.1f}** |")
-    by_group = provenance.get("run_minutes_by_group", {})
-    if by_group:
+    minutes_by_group = provenance.get("run_minutes_by_group", {})
+    inside = {g: m for g, m in minutes_by_group.items() if not sweeps or g in sweeps}
+    if inside:
         lines += ["", "Summed wall time of each sweep's runs (runs of parallel workers overlap, so this is CPU-side "
                   "work, not elapsed time): " + ", ".join(f"`{group}` {minutes:.1f} min"
-                                                          for group, minutes in by_group.items()) + "."]
+                                                          for group, minutes in inside.items()) + "."]
+    outside = sorted(set(by_group) - sweeps - {"gan", "gan_template", "mnist_classifier"}) if sweeps else []
+    if outside:
+        lines += ["", "Also in `results/` but not part of this study's stages: " + ", ".join(
+            f"`{group}` ({by_group[group]['trained']} runs)" for group in outside) + "."]
     return "\n".join(lines)
 
 

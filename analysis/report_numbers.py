@@ -31,7 +31,9 @@ def _fmt(value) -> str:
 
 
 def _pct(share: float) -> str:
-    return f"{share:.0%}".replace("%", r"\%")
+    """"99\\%", "99.5\\%": as many decimals as the share needs (at most one)."""
+    text = f"{share:.0%}" if round(share * 100, 1) == round(share * 100) else f"{share:.1%}"
+    return text.replace("%", r"\%")
 
 
 def _lr(value: float) -> str:
@@ -76,6 +78,8 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     # The GAN and the classifier have no T. A run that several sweeps share (reused by the local runner, or the same
     # configuration run twice) is counted once: its name holds every setting a sweep varies.
     palindromes = runs[runs["T"].notna()].drop_duplicates(subset="name") if "T" in runs else runs.iloc[0:0]
+    if "group" in palindromes:  # the give-up check is not part of the study's protocol counts
+        palindromes = palindromes[palindromes["group"] != CHECK_GROUP]
     seeds = best.groupby(["variant", "T"]).size()
     out: dict[str, object] = {
         "num-runs": len(palindromes),
@@ -264,7 +268,8 @@ def _same_until_stopped(check: pd.DataFrame, study: pd.DataFrame, history: pd.Da
     pairs = check.merge(study, on=["lr", "seed"], suffixes=("_check", "_study"))
     if pairs.empty:
         return ""
-    losses = history.set_index(["name", "step"])["train/loss"]
+    # A run reused by another sweep appears twice under one name: the same history, kept once.
+    losses = history.drop_duplicates(["name", "step"]).set_index(["name", "step"])["train/loss"]
     same = 0
     for row in pairs.itertuples():
         study_curve = losses.get(row.name_study)
@@ -272,7 +277,7 @@ def _same_until_stopped(check: pd.DataFrame, study: pd.DataFrame, history: pd.Da
         if study_curve is None or check_curve is None:
             continue
         steps = study_curve.index.intersection(check_curve.index)
-        same += len(steps) > 0 and bool((study_curve[steps] == check_curve[steps]).all())
+        same += len(steps) > 0 and bool((study_curve[steps].to_numpy() == check_curve[steps].to_numpy()).all())
     return (f"; {same} of the {len(pairs)} check runs retrace their study run exactly (the same training loss at "
             "every logged step) up to where it stopped")
 
@@ -301,11 +306,17 @@ def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame
     in_study = comparison[(comparison["variant"] == "LSTM") & (comparison["T"] == T)]
     gave_up = in_study[in_study["stop_reason"] == "at chance"]
     keys = ["lr", "seed"]
-    matched = gave_up.merge(check[keys + [ACC]], on=keys, suffixes=("", "_check"))
-    rescued = int((matched[ACC + "_check"] >= SOLVED).sum())
+    matched = gave_up.merge(check[keys + [ACC, "steps_to_target"]], on=keys, suffixes=("", "_check"))
+    rescued = matched[matched[ACC + "_check"] >= SOLVED]
+    # Solved later, but within the study's own budget? Then give-up, not the budget, decided the study's verdict.
+    in_budget = int((rescued["steps_to_target_check"] <= rescued["step_budget"]).sum())
+    budget = int(in_study["step_budget"].max()) if len(in_study) else steps
     retraced = _same_until_stopped(check[keys + ["name"]], in_study[keys + ["name"]], history)
-    verdict = (f"of the {len(matched)} study runs at $T={T}$ that gave up at chance, {rescued} went on to solve "
-               f"when continued to {steps:,} steps without give-up{retraced}")
+    verdict = (f"of the {len(matched)} study runs at $T={T}$ that gave up at chance, {len(rescued)} went on to solve "
+               f"when continued to {steps:,} steps without give-up, {in_budget} of them within the study's budget of "
+               f"{budget:,} steps"
+               + (" (so give-up changed no verdict at that budget; the budget itself did)"
+                  if in_budget == 0 and len(rescued) else "") + retraced)
     return {
         "check-text": (f"Give-up is checked directly: at $T={T}$, where the LSTM with $b_f=1$ often fails within the "
                        f"study's budget, three seeds at each learning rate of its grid were trained for the template's "

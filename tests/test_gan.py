@@ -162,7 +162,7 @@ def tiny_gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_module("experiments.gan", "--epochs=2", "--subset=1024", "--metric_samples=500", f"--data={DATA}",
                         f"--out={out}")
     assert result.returncode == 0, result.stderr
-    return out / "gan__nonsaturating__e2__s0"
+    return out / "gan__nonsaturating__e2__sub1024__s0"
 
 
 def test_short_run_writes_grids_checkpoints_and_record(tiny_gan_run: Path) -> None:
@@ -195,7 +195,7 @@ def test_notebook_executes_against_the_run(tiny_gan_run: Path, tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     notebook = nbformat.read(tmp_path / "gan.ipynb", as_version=4)
     images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 3  # the grids, the interpolation, the curves
+    assert len(images) == 4  # the three grids, the grid after the first epoch, the interpolation, the curves
     assert not [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
@@ -206,7 +206,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_gan_ru
     process = subprocess.Popen([sys.executable, "-m", "experiments.gan", *flags], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**__import__("os").environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
-    checkpoint = tmp_path / "gan__nonsaturating__e40__s0" / "checkpoint.pt"
+    checkpoint = tmp_path / "gan__nonsaturating__e40__sub256__s0" / "checkpoint.pt"
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -231,3 +231,16 @@ def test_bad_gan_flags_exit_2(tmp_path: Path) -> None:
     result = run_module("experiments.gan", "--g_loss=wasserstein", f"--out={tmp_path}")
     assert result.returncode == 2 and "not one of nonsaturating, minimax" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_gan_run_is_named_by_every_setting_that_changes_it() -> None:
+    """Resume loads the checkpoint of the run with this name: a rerun with another lr, batch size or subset must be
+    another run, not the finished one relabelled."""
+    from experiments import gan
+    from experiments.cli import parse_args
+
+    base = gan.run_name(parse_args(gan.Args, ["--epochs=15"]))
+    others = [gan.run_name(parse_args(gan.Args, ["--epochs=15", flag])) for flag in
+              ("--lr=1e-4", "--batch_size=128", "--subset=1024", "--ema=0.999", "--real_label=0.9", "--d_dropout=0.3",
+               "--lr_g=1e-4", "--lr_d=4e-4", "--beta1=0.9", "--latent_dim=64")]
+    assert len({base, *others}) == 1 + len(others)
