@@ -1,0 +1,144 @@
+"""A W&B sweep file: validated with W&B's own schema, expanded into runs with W&B's own engine, and each run's command
+line built exactly as ``wandb agent`` builds it.
+
+    from experiments.sweep_file import load_sweep, run_command
+    config = load_sweep("sweeps/length_lstm.yaml")   # UsageError naming the file and the problem if it is malformed
+    run_command(config, {"T": 20, "lr": 0.001})      # ["/usr/bin/env", "python", "-m", "experiments.palindrome", ...]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import warnings
+from pathlib import Path
+
+import yaml
+
+# The sweeps package (2022) speaks pydantic v1's config names; pydantic v2 warns about them at import, harmlessly.
+warnings.filterwarnings("ignore", message="Valid config keys have changed in V2")
+warnings.filterwarnings("ignore", message=".*class-based `config` is deprecated")
+
+from experiments.cli import UsageError  # noqa: E402
+
+METHODS = ("grid", "random", "bayes")
+
+
+def load_sweep(path: str | Path) -> dict:
+    """Read and validate a sweep YAML; every problem is a UsageError naming the file and what is wrong."""
+    import sweeps  # W&B's sweep engine
+
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"sweep file {path} does not exist; see sweeps/ for the study's sweeps") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise UsageError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"{path}: a sweep file is a mapping with method, parameters and program or command")
+    if "program" not in config and "command" not in config:
+        raise UsageError(f"{path}: no program or command; add command: "
+                         "[${env}, ${interpreter}, -m, <runner>, ${args}]")
+    if config.get("method") not in METHODS:
+        raise UsageError(f"{path}: method {config.get('method')!r} is not one of {', '.join(METHODS)}")
+    run_cap = config.pop("run_cap", None)  # W&B's server knows run_cap; the sweeps package's schema does not
+    try:
+        config = dict(sweeps.SweepConfig(config))
+    except Exception as error:  # jsonschema.ValidationError and friends
+        message = str(error).splitlines()[0]
+        raise UsageError(f"{path}: not a valid W&B sweep: {message}") from None
+    if run_cap is not None:
+        if not isinstance(run_cap, int) or run_cap < 1:
+            raise UsageError(f"{path}: run_cap must be a positive whole number, got {run_cap!r}")
+        config["run_cap"] = run_cap
+    if config["method"] == "random" and "run_cap" not in config:
+        raise UsageError(f"{path}: a random sweep run locally needs run_cap (how many runs to draw)")
+    if config["method"] == "bayes" and "metric" not in config:
+        raise UsageError(f"{path}: a bayes sweep needs a metric to optimise")
+    _check_parameters(path, config)
+    config.setdefault("name", path.stem)
+    group = config.get("parameters", {}).get("group", {}).get("value")
+    if group is not None and group != config["name"]:
+        raise UsageError(f"{path}: parameter group is {group!r} but the sweep is named {config['name']!r}; a sweep's "
+                         "runs are filed and analysed under its name, so make them equal")
+    return config
+
+
+def with_group(config: dict) -> dict:
+    """The sweep with its name as the ``group`` parameter, so that every run says which sweep it belongs to however
+    it is started: a W&B agent passes the sweep's parameters and nothing else."""
+    parameters = {"group": {"value": config["name"]}, **config.get("parameters", {})}
+    return {**config, "parameters": parameters}
+
+
+def runner_module(config: dict) -> str:
+    """The Python module a sweep runs: from ``command``'s ``-m module`` or from ``program``'s path."""
+    command = [str(c) for c in config.get("command", [])]
+    if "-m" in command:
+        return command[command.index("-m") + 1]
+    program = config.get("program", "")
+    return program[: -len(".py")].replace("/", ".") if program.endswith(".py") else program
+
+
+def _check_parameters(path: Path, config: dict) -> None:
+    """Every parameter is a flag of the runner, and numbers are written so YAML reads them as numbers."""
+    module = runner_module(config)
+    try:
+        fields = {f.name: f for f in dataclasses.fields(importlib.import_module(module).Args)}
+    except (ImportError, AttributeError):
+        raise UsageError(f"{path}: runs {module!r}, which is not a runner module with an Args dataclass") from None
+    for name, spec in config.get("parameters", {}).items():
+        if name not in fields:
+            raise UsageError(f"{path}: parameter {name!r} is not a flag of {module} (see python -m {module} --help)")
+        wanted = fields[name].type
+        for value in spec.get("values", [spec["value"]] if "value" in spec else []):
+            if wanted in ("float", "int", float, int) and isinstance(value, str):
+                raise UsageError(
+                    f"{path}: {name} value {value!r} is read as text; write numbers like 1.0e-3, not 1e-3"
+                )
+
+
+def run_command(config: dict, params: dict, interpreter: str = "python", extra: dict | None = None) -> list[str]:
+    """The command line for one run, built with wandb's own helpers exactly as ``wandb agent`` does."""
+    from wandb.sdk.launch.sweeps import utils as sweep_utils
+
+    args = {**{k: {"value": v} for k, v in params.items()}, **{k: {"value": v} for k, v in (extra or {}).items()}}
+    template = list(config.get("command") or sweep_utils.DEFAULT_SWEEP_COMMAND)
+    sweep_vars = sweep_utils.create_sweep_command_args({"args": args})
+    sweep_vars.update(interpreter=[interpreter], program=[config.get("program", "")], env=["/usr/bin/env"])
+    command: list[str] = []
+    for chunk in sweep_utils.create_sweep_command(template):
+        chunk = str(chunk)
+        if chunk.startswith("${") and chunk.endswith("}"):
+            command += sweep_vars.get(chunk[2:-1]) or []
+        else:
+            command.append(chunk)
+    return command
+
+
+def _plain(value):
+    """numpy scalars from the sweep engine -> Python numbers, so flags and records read naturally."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _params(proposal) -> dict:
+    return {k: _plain(v["value"]) for k, v in proposal.config.items()}
+
+
+def _grid_queue(config: dict, history: list) -> list:
+    """Every grid run not done yet, costliest first when the runner module says what a run costs
+    (``expected_cost(params)``): long runs start early and short ones fill the gaps at the end."""
+    import sweeps
+
+    queue = []
+    while (proposal := sweeps.next_run(config, history)) is not None:
+        proposal.state = sweeps.RunState.running
+        history.append(proposal)
+        queue.append(proposal)
+    cost = getattr(importlib.import_module(runner_module(config)), "expected_cost", None)
+    if cost is not None:
+        queue.sort(key=lambda proposal: -cost(_params(proposal)))
+    return queue

@@ -1,0 +1,66 @@
+"""The W&B backend of the sweep runner: create a sweep on W&B's server and start agents, one per GPU.
+
+    from experiments.wandb_agents import create_wandb_sweep, launch_agents
+    path = create_wandb_sweep(load_sweep("sweeps/gpu/length_lstm.yaml"), project="lstm-vs-rnn")
+    launch_agents(path, gpus=["0", "1"], agents=1, log_dir=Path("runs/length_lstm/agents"), dry_run=False)
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from experiments.sweep_file import with_group
+
+STAGGER_S = 5.0  # seconds between agent starts, so agents don't all ask the server at once
+VENV_BIN = Path(sys.executable).parent
+
+
+def agent_commands(sweep_path: str, gpus: list[str], agents: int) -> list[tuple[dict, list[str]]]:
+    """(environment, command) for each agent: one per GPU, or ``agents`` on CPU, using the venv's wandb."""
+    wandb_cli = str(VENV_BIN / "wandb")
+    slots = gpus if gpus else [None] * agents
+    commands = []
+    for gpu in slots:
+        # PATH starts with the venv so that the agent's ${interpreter} (plain "python") is the venv's Python.
+        env = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        commands.append((env, [wandb_cli, "agent", sweep_path]))
+    return commands
+
+
+def create_wandb_sweep(config: dict, project: str) -> str:
+    """Create the sweep on the W&B server; returns entity/project/id."""
+    import wandb
+
+    sweep_id = wandb.sweep(sweep=with_group(config), project=project)
+    entity = wandb.Api().default_entity
+    return f"{entity}/{project}/{sweep_id}"
+
+
+def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, dry_run: bool) -> int:
+    commands = agent_commands(sweep_path, gpus, agents)
+    if dry_run:
+        for env, command in commands:
+            print(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k != "PATH"), shlex.join(command))
+        return 0
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = []
+    for n, (env, command) in enumerate(commands):
+        if n:
+            time.sleep(STAGGER_S)
+        log = log_dir / f"agent-{env.get('CUDA_VISIBLE_DEVICES', n)}.log"
+        with open(log, "w") as handle:
+            processes.append(subprocess.Popen(command, env={**os.environ, **env}, stdout=handle,
+                                              stderr=subprocess.STDOUT))
+        print(f"agent {n} ({'GPU ' + env['CUDA_VISIBLE_DEVICES'] if 'CUDA_VISIBLE_DEVICES' in env else 'CPU'}) "
+              f"-> {log}", file=sys.stderr)
+    entity, project, sweep_id = sweep_path.split("/")
+    print(f"{len(processes)} agents on {sweep_path}: https://wandb.ai/{entity}/{project}/sweeps/{sweep_id}",
+          file=sys.stderr)
+    return max(p.wait() for p in processes)
