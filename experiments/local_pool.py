@@ -294,11 +294,6 @@ def _own_record(job: Job) -> dict | None:
     return None
 
 
-def _label(params: dict, varied: list[str]) -> str:
-    """The swept values of one run, for progress lines: ``T=50 model=lstm``."""
-    return " ".join(f"{k}={v}" for k, v in params.items() if k in varied)
-
-
 def _start(job: Job, interpreter: str, slot: int, gpus: list[str], threads: int) -> Job:
     command = run_command(job.sweep.config, job.params, interpreter, job.sweep.extra)
     env = {**os.environ, "WANDB_SILENT": "true"}
