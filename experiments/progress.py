@@ -92,8 +92,9 @@ class PoolProgress:
 
     OUTCOMES = {"solved": "solved", "at chance": "gave up", "budget": "budget"}
 
-    def __init__(self, plans: list, jobs: list, workers: int, out=sys.stderr) -> None:
-        self.plans, self.out = plans, out
+    def __init__(self, plans: list, jobs: list, workers: int, out=None) -> None:
+        self.plans = plans
+        self.out = out if out is not None else sys.stderr  # looked up now: tests and callers may swap stderr
         self.started = time.monotonic()
         self.queued = {id(job): job.cost for job in jobs}
         self.running: dict[int, object] = {}
