@@ -56,6 +56,9 @@ def configuration_label(config: dict) -> str:
              "lr_d": "lr D {:g}", "batch_size": "batch {}", "lr": "lr {:g}", "beta1": r"$\beta_1$ {:g}"}
     changes = [text.format(config[key]) for key, text in names.items()
                if key in config and config[key] != getattr(template, key)]
+    # Records from before --ema_bn copied G's batch-norm statistics into the average.
+    if config.get("ema") and config.get("ema_bn", "copy") == "copy":
+        changes.insert(1, "copied BN statistics")
     return ", ".join(changes) or "template"
 
 
@@ -158,7 +161,7 @@ def quality_table(runs: list[dict]) -> pd.DataFrame:
         label = configuration_label(config)
         minutes = summary["train_time_s"] / 60
         if config.get("ema"):
-            without = label.replace(f"EMA {config['ema']:g}, ", "").replace(f"EMA {config['ema']:g}", "template")
+            without = configuration_label({k: v for k, v in config.items() if k != "ema"})
             rows.append({"training": f"{without} (G's own weights)", **_quality_row(summary, "final_raw/"),
                          "minutes": minutes})
         rows.append({"training": label, **_quality_row(summary, "final/"), "minutes": minutes})

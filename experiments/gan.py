@@ -1,9 +1,9 @@
 """Train the GAN of Part II on MNIST: samples at start, halfway and end, quality metrics, latent interpolation.
 
     python -m experiments.gan                           # the template's 200 epochs (a GPU job)
-    python -m experiments.gan --epochs=20 --seed=0      # the CPU study's length
+    python -m experiments.gan --epochs=15 --seed=0      # the CPU study's length, the template's training
     python -m experiments.gan --g_loss=minimax          # G descends log(1 - D(G(z))) exactly as equation (10)
-    python -m experiments.gan --epochs=15 --ema=0.999 --real_label=0.9 --d_dropout=0.3   # the study's configuration
+    python -m experiments.gan --epochs=15 --ema=0.999 --lr=8e-4   # the study's configuration (experiments/study.py)
     python -m experiments.gan --help
 
 Reads top to bottom: arguments, seeding, data, models, loop, evaluation, record. Writes to ``<out>/<run name>/``:
@@ -52,6 +52,8 @@ class Args:
     latent_dim: int = arg(100, "size of the standard-normal noise z")
     ema: float = arg(0.0, "decay of an exponential moving average of G's weights used for samples, metrics and the "
                           "interpolation (Yazici et al. 2019), e.g. 0.999; 0 = none, the template's")
+    ema_bn: str = arg("recompute", "batch-norm statistics of the average: recompute (from 10,000 noise vectors before "
+                                   "each use) or copy (G's current ones)")
     real_label: float = arg(1.0, "D's target for real images; 0.9 is one-sided label smoothing (Salimans et al. 2016)")
     d_dropout: float = arg(0.0, "dropout after each hidden layer of D; 0 = none, the template's")
     g_loss: str = arg("nonsaturating", "nonsaturating: G minimises -log D(G(z)); minimax: log(1 - D(G(z)))")
@@ -90,6 +92,8 @@ class Args:
             raise UsageError("--subset, --metric_every, --lr_g, --lr_d and --save_every must be >= 0")
         if not 0.0 <= self.ema < 1.0:
             raise UsageError(f"--ema={self.ema} must be a decay in [0, 1), e.g. 0.999 (0 = no average)")
+        if self.ema_bn not in ("recompute", "copy"):
+            raise UsageError(f"--ema_bn={self.ema_bn} is not one of recompute, copy")
         if not 0.5 < self.real_label <= 1.0:
             raise UsageError(f"--real_label={self.real_label} must be in (0.5, 1]: 1 is the template's, 0.9 smooths")
         if not 0.0 <= self.d_dropout < 1.0:
@@ -100,7 +104,8 @@ class Args:
 # Settings a run name shows when they differ from the defaults: every setting that changes what the run computes,
 # so that a rerun with another value is another run (and never resumes this one's checkpoint).
 NAME_TAGS = {"batch_size": "B", "lr": "lr", "lr_g": "lrG", "lr_d": "lrD", "beta1": "b1", "beta2": "b2",
-             "latent_dim": "z", "ema": "ema", "real_label": "real", "d_dropout": "drop", "subset": "sub"}
+             "latent_dim": "z", "ema": "ema", "ema_bn": "bn", "real_label": "real", "d_dropout": "drop",
+             "subset": "sub"}
 
 
 def run_name(args: Args) -> str:
@@ -208,6 +213,12 @@ def main(argv: list[str] | None = None) -> dict:
     fixed_noise = torch.randn(GRID, args.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
     metric_generator = torch.Generator().manual_seed(args.seed + 2)
     metric_noise = torch.randn(10_000, args.latent_dim, generator=metric_generator).to(device)
+    norm_noise = torch.randn(10_000, args.latent_dim, generator=torch.Generator().manual_seed(args.seed + 4)).to(device)
+
+    def ready_sampler() -> None:
+        """With --ema_bn=recompute, the average's batch-norm statistics for its current weights, before each use."""
+        if ema and args.ema_bn == "recompute":
+            ema.recompute_batch_norm(norm_noise)
 
     total_steps = args.epochs * len(batches)
     halfway = total_steps // 2
@@ -234,6 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def snapshot(moment: str, weights: bool = True) -> None:
         """The 5 x 5 grid from the fixed noise (and the generator's weights), at start / epoch 1 / half / end."""
+        ready_sampler()
         path = save_grid(generate(sampler, fixed_noise), run_dir / f"samples_{moment}.png", nrow=5)
         tracker.log_image(f"samples/{moment}", path, step=step, caption=f"step {step}")
         if weights:
@@ -241,6 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def evaluate(count: int) -> tuple[dict, dict]:
         """Quality of the sampling generator (the average, with --ema) and of G's own current weights."""
+        ready_sampler()
         quality = sample_quality(generate(sampler, metric_noise[:count]), classifier, reference)
         raw = sample_quality(generate(G, metric_noise[:count]), classifier, reference) if ema else quality
         metrics = {f"eval/{k}": v for k, v in quality.items() if k != "classes/hist"}
@@ -267,6 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
                 snapshot("half")
             if args.save_every and step % args.save_every == 0:
                 (run_dir / "samples").mkdir(exist_ok=True)
+                ready_sampler()
                 save_grid(generate(sampler, fixed_noise), run_dir / "samples" / f"{step:07d}.png", nrow=5)
             progress.update(step, f"epoch {epoch} loss/D {losses['loss/D']:.3f} loss/G {losses['loss/G']:.3f}")
         if epoch == 1 and args.epochs > 1:

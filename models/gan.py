@@ -78,6 +78,23 @@ class EMA:
         for average, current in zip(self.model.buffers(), model.buffers()):
             average.copy_(current)
 
+    @torch.no_grad()
+    def recompute_batch_norm(self, noise: torch.Tensor, chunk: int = 500) -> None:
+        """Batch-norm statistics of the average itself, from ``noise`` (N, latent_dim) run through it in training
+        mode ("standing statistics", as in BigGAN). The statistics ``update`` copies belong to the current weights,
+        whose activations differ from the average's; the next ``update`` copies them again."""
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in norms]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average over the chunks, not an exponential one
+        self.model.train()
+        for batch in noise.split(chunk):
+            self.model(batch)
+        self.model.eval()
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+
 
 def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int = 7, method: str = "linear") -> torch.Tensor:
     """``steps`` latent points strictly between the two ends, plus both ends: (steps + 2, latent_dim).

@@ -18,7 +18,7 @@ import torch
 from experiments import mnist_data
 from experiments.cli import UsageError
 from experiments.gan_metrics import frechet_distance, inception_score
-from models.gan import Discriminator, Generator, interpolate
+from models.gan import EMA, Discriminator, Generator, interpolate
 from tests.conftest import ROOT, run_module
 
 DATA = ROOT / "data"  # the real MNIST, acquired once and kept (ignored by git)
@@ -125,6 +125,28 @@ def test_model_shapes() -> None:
     sizes = [m.out_features for m in G.net if isinstance(m, torch.nn.Linear)]
     assert sizes == [128, 256, 512, 1024, 784]
     assert [m.num_features for m in G.net if isinstance(m, torch.nn.BatchNorm1d)] == [256, 512, 1024]
+
+
+def test_the_average_gets_batch_norm_statistics_of_its_own_weights() -> None:
+    torch.manual_seed(0)
+    G = Generator(100)
+    ema = EMA(G, decay=0.5)
+    G(torch.randn(256, 100))  # training mode: G's running statistics move away from 0 and 1
+    with torch.no_grad():
+        for weight in G.parameters():
+            weight.add_(torch.randn_like(weight) * 0.1)
+    ema.update(G)
+    first_norm = ema.model.net[3]
+    torch.testing.assert_close(first_norm.running_mean, G.net[3].running_mean)  # copied: G's, not the average's
+
+    noise = torch.randn(2_000, 100)
+    ema.recompute_batch_norm(noise, chunk=500)
+    with torch.no_grad():
+        pre_norm = ema.model.net[:3](noise)  # Linear, LeakyReLU, Linear: what the first batch norm sees
+    torch.testing.assert_close(first_norm.running_mean, pre_norm.mean(0))
+    chunk_vars = torch.stack([c.var(0) for c in pre_norm.split(500)])  # unbiased, as batch norm keeps it
+    torch.testing.assert_close(first_norm.running_var, chunk_vars.mean(0))
+    assert not ema.model.training and first_norm.momentum == G.net[3].momentum
 
 
 @pytest.mark.parametrize("method", ["linear", "slerp"])
@@ -242,5 +264,5 @@ def test_a_gan_run_is_named_by_every_setting_that_changes_it() -> None:
     base = gan.run_name(parse_args(gan.Args, ["--epochs=15"]))
     others = [gan.run_name(parse_args(gan.Args, ["--epochs=15", flag])) for flag in
               ("--lr=1e-4", "--batch_size=128", "--subset=1024", "--ema=0.999", "--real_label=0.9", "--d_dropout=0.3",
-               "--lr_g=1e-4", "--lr_d=4e-4", "--beta1=0.9", "--latent_dim=64")]
+               "--lr_g=1e-4", "--lr_d=4e-4", "--beta1=0.9", "--latent_dim=64", "--ema_bn=copy")]
     assert len({base, *others}) == 1 + len(others)
