@@ -52,7 +52,8 @@ def configuration_label(config: dict) -> str:
     from experiments.gan import Args
 
     template = Args()
-    names = {"ema": "EMA {:g}", "real_label": "real label {:g}", "d_dropout": "D dropout {:g}", "lr_g": "lr G {:g}",
+    names = {"ema": "EMA {:g}", "real_label": "real label {:g}", "d_dropout": "D dropout {:g}",
+             "instance_noise": "instance noise {:g}", "lr_g": "lr G {:g}",
              "lr_d": "lr D {:g}", "batch_size": "batch {}", "lr": "lr {:g}", "beta1": r"$\beta_1$ {:g}"}
     changes = [text.format(config[key]) for key, text in names.items()
                if key in config and config[key] != getattr(template, key)]
@@ -246,8 +247,10 @@ def _levers_sentence(summary: dict, config: dict, template: dict) -> str:
                      f"{fid(template, 'final/'):.2f} (the template's training) to IS {raw_is:.2f} and FID "
                      f"{raw_fid:.2f}")
     if config.get("ema"):
-        parts.append(f"averaging the weights (EMA {config['ema']:g}) moves the same run from IS {raw_is:.2f} and FID "
-                     f"{raw_fid:.2f} to IS {summary['final/IS']:.2f} and FID {fid(summary, 'final/'):.2f}")
+        statistics = ", batch-norm statistics recomputed for the average" if config.get("ema_bn") == "recompute" else ""
+        parts.append(f"averaging the weights (EMA {config['ema']:g}{statistics}) moves the same run from IS "
+                     f"{raw_is:.2f} and FID {raw_fid:.2f} to IS {summary['final/IS']:.2f} and FID "
+                     f"{fid(summary, 'final/'):.2f}")
     return "; ".join(parts) or "the reported run is the template's training"
 
 

@@ -56,6 +56,8 @@ class Args:
                                    "each use) or copy (G's current ones)")
     real_label: float = arg(1.0, "D's target for real images; 0.9 is one-sided label smoothing (Salimans et al. 2016)")
     d_dropout: float = arg(0.0, "dropout after each hidden layer of D; 0 = none, the template's")
+    instance_noise: float = arg(0.0, "std of Gaussian noise added to every image D sees, real and generated, annealed "
+                                     "linearly to 0 over training (Sønderby et al. 2017); 0 = none, the template's")
     g_loss: str = arg("nonsaturating", "nonsaturating: G minimises -log D(G(z)); minimax: log(1 - D(G(z)))")
     interpolation: str = arg("linear", "latent path between the two digits: linear or slerp")
     metric_every: int = arg(0, "epochs between IS/FID evaluations; 0 = about ten over the run")
@@ -96,6 +98,8 @@ class Args:
             raise UsageError(f"--ema_bn={self.ema_bn} is not one of recompute, copy")
         if not 0.5 < self.real_label <= 1.0:
             raise UsageError(f"--real_label={self.real_label} must be in (0.5, 1]: 1 is the template's, 0.9 smooths")
+        if not 0.0 <= self.instance_noise <= 2.0:
+            raise UsageError(f"--instance_noise={self.instance_noise} must be in [0, 2] (images lie in [-1, 1])")
         if not 0.0 <= self.d_dropout < 1.0:
             raise UsageError(f"--d_dropout={self.d_dropout} must be in [0, 1)")
         check_writable(self.out)
@@ -105,7 +109,7 @@ class Args:
 # so that a rerun with another value is another run (and never resumes this one's checkpoint).
 NAME_TAGS = {"batch_size": "B", "lr": "lr", "lr_g": "lrG", "lr_d": "lrD", "beta1": "b1", "beta2": "b2",
              "latent_dim": "z", "ema": "ema", "ema_bn": "bn", "real_label": "real", "d_dropout": "drop",
-             "subset": "sub"}
+             "instance_noise": "inoise", "subset": "sub"}
 
 
 def run_name(args: Args) -> str:
@@ -155,14 +159,21 @@ def find_two_digits(G: Generator, classifier, latent_dim: int, generator: torch.
 
 
 def train_step(G: Generator, D: Discriminator, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor,
-               g_loss: str = "nonsaturating", real_label: float = 1.0) -> dict[str, torch.Tensor]:
+               g_loss: str = "nonsaturating", real_label: float = 1.0, instance_noise: float = 0.0,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """One update of D, then one of G, on a batch of real images (N, 784) in [-1, 1] and noise z (N, latent).
-    ``real_label`` < 1 smooths D's target for real images only (one-sided: fakes keep 0, G's target stays 1)."""
+    ``real_label`` < 1 smooths D's target for real images only (one-sided: fakes keep 0, G's target stays 1).
+    ``instance_noise`` > 0 adds Gaussian noise of that std (drawn from ``generator``) to every image D sees, so
+    that real and generated distributions overlap and D's gradients stay informative."""
     fake = G(z)
     ones, zeros = torch.ones(len(real), device=real.device), torch.zeros(len(real), device=real.device)
+    seen_real, seen_fake = real, fake
+    if instance_noise > 0:
+        seen_real = real + instance_noise * torch.randn(real.shape, generator=generator, device=real.device)
+        seen_fake = fake + instance_noise * torch.randn(fake.shape, generator=generator, device=real.device)
 
     # (1) Update D: maximise log D(x) + log(1 - D(G(z)))  (equation 10), i.e. minimise the BCE below
-    real_logits, fake_logits = D(real), D(fake.detach())
+    real_logits, fake_logits = D(seen_real), D(seen_fake.detach())
     loss_D = (F.binary_cross_entropy_with_logits(real_logits, ones * real_label)
               + F.binary_cross_entropy_with_logits(fake_logits, zeros))
     opt_D.zero_grad(set_to_none=True)
@@ -170,7 +181,7 @@ def train_step(G: Generator, D: Discriminator, opt_G, opt_D, real: torch.Tensor,
     opt_D.step()
 
     # (2) Update G: the non-saturating -log D(G(z)), or the minimax log(1 - D(G(z))) of equation (10)
-    fake_logits_G = D(fake)
+    fake_logits_G = D(seen_fake)
     if g_loss == "nonsaturating":
         loss_G = F.binary_cross_entropy_with_logits(fake_logits_G, ones)
     else:
@@ -271,7 +282,8 @@ def main(argv: list[str] | None = None) -> dict:
     for epoch in range(start_epoch, args.epochs + 1):
         for real, _ in batches:
             z = torch.randn(len(real), args.latent_dim, generator=noise, device=device)
-            losses = train_step(G, D, opt_G, opt_D, real, z, args.g_loss, args.real_label)
+            std = args.instance_noise * (1 - step / total_steps)  # annealed: D sees clean images at the end
+            losses = train_step(G, D, opt_G, opt_D, real, z, args.g_loss, args.real_label, std, noise)
             if ema:
                 ema.update(G)
             step += 1

@@ -149,6 +149,26 @@ def test_the_average_gets_batch_norm_statistics_of_its_own_weights() -> None:
     assert not ema.model.training and first_norm.momentum == G.net[3].momentum
 
 
+def test_instance_noise_blurs_what_the_discriminator_sees_and_nothing_else() -> None:
+    from experiments.gan import train_step
+
+    class Recording(Discriminator):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.seen.append(x.detach().clone())
+            return super().forward(x)
+
+    torch.manual_seed(0)
+    G, D = Generator(100), Recording()
+    opt_G, opt_D = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    real, z = torch.rand(512, 784) * 2 - 1, torch.randn(512, 100)
+    for std in (0.0, 0.5):
+        D.seen = []
+        train_step(G, D, opt_G, opt_D, real, z, instance_noise=std, generator=torch.Generator().manual_seed(1))
+        seen_real, seen_fake_by_D, seen_fake_by_G = D.seen
+        assert (seen_real - real).std().item() == pytest.approx(std, abs=0.01)
+        torch.testing.assert_close(seen_fake_by_G, seen_fake_by_D)  # G is judged on the images D was trained on
+
+
 @pytest.mark.parametrize("method", ["linear", "slerp"])
 def test_interpolation_has_9_points_from_end_to_end(method: str) -> None:
     a, b = torch.randn(100), torch.randn(100)
@@ -264,5 +284,6 @@ def test_a_gan_run_is_named_by_every_setting_that_changes_it() -> None:
     base = gan.run_name(parse_args(gan.Args, ["--epochs=15"]))
     others = [gan.run_name(parse_args(gan.Args, ["--epochs=15", flag])) for flag in
               ("--lr=1e-4", "--batch_size=128", "--subset=1024", "--ema=0.999", "--real_label=0.9", "--d_dropout=0.3",
-               "--lr_g=1e-4", "--lr_d=4e-4", "--beta1=0.9", "--latent_dim=64", "--ema_bn=copy")]
+               "--lr_g=1e-4", "--lr_d=4e-4", "--beta1=0.9", "--latent_dim=64", "--ema_bn=copy",
+               "--instance_noise=0.1")]
     assert len({base, *others}) == 1 + len(others)
