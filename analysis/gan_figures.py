@@ -14,9 +14,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from experiments.record import RecordError, has_record, local_records, read_record, record_path
 from analysis.style import COLORBLIND, WIDTH_IN
 from experiments.gan_metrics import COVERED_SHARE
+from experiments.record import RecordError, find_record, local_records, read_record
 
 MOMENTS = (("start", "start (before any update)"), ("half", "halfway"), ("end", "end of training"))
 
@@ -40,8 +40,7 @@ def find_gan_run(source: str | Path) -> dict | None:
     """The reported GAN run under ``source`` (a runs folder or one run's folder): of the runs in the group "gan",
     the one with the most training steps."""
     source = Path(source)
-    if has_record(source):
-        path = record_path(source) if record_path(source).exists() else record_path(source).with_suffix(".json.gz")
+    if (path := find_record(source)) is not None:
         return {"dir": source, "record": read_record(path)}
     runs = gan_runs(source)
     return runs[0] if runs else None
@@ -64,7 +63,12 @@ def configuration_label(config: dict) -> str:
 
 
 def history_frame(run: dict) -> pd.DataFrame:
-    return pd.DataFrame(run["record"].get("history", []))
+    """The run's logged history, with the (fractional) epoch of every row."""
+    history = pd.DataFrame(run["record"].get("history", []))
+    if "step" in history:
+        steps_per_epoch = run["record"]["summary"]["steps_done"] / max(1, run["record"]["config"]["epochs"])
+        history["epoch"] = history["step"] / steps_per_epoch
+    return history
 
 
 def training_curves(run: dict, others: list[dict] | None = None, smooth: int = 20) -> plt.Figure:
@@ -72,8 +76,6 @@ def training_curves(run: dict, others: list[dict] | None = None, smooth: int = 2
     and IS and FID over training: its average generator, its own weights, and the ``others`` (the template's plain
     training) for comparison."""
     history = history_frame(run)
-    steps_per_epoch = run["record"]["summary"]["steps_done"] / max(1, run["record"]["config"]["epochs"])
-    history["epoch"] = history["step"] / steps_per_epoch
     train = history.dropna(subset=["loss/D"])
     fig, axes = plt.subplots(2, 2, figsize=(WIDTH_IN, 4.6), sharex=True)
     axes = axes.flatten()
@@ -91,8 +93,6 @@ def training_curves(run: dict, others: list[dict] | None = None, smooth: int = 2
               for other in others or []]
     for source, prefix, final, label, color, style in lines:
         frame = history_frame(source)
-        steps_per_epoch = source["record"]["summary"]["steps_done"] / max(1, source["record"]["config"]["epochs"])
-        frame["epoch"] = frame["step"] / steps_per_epoch
         evals = frame.dropna(subset=[f"{prefix}IS"]) if f"{prefix}IS" in frame else frame.iloc[0:0]
         summary = source["record"]["summary"]
         for ax, key in ((axes[2], "IS"), (axes[3], "FID")):

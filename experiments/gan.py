@@ -9,8 +9,7 @@
 Reads top to bottom: arguments, seeding, data, models, loop, evaluation, record. Writes to ``<out>/<run name>/``:
 ``samples_start.png``, ``samples_epoch1.png``, ``samples_half.png``, ``samples_end.png`` (5 x 5 grids from one
 fixed noise batch, so they are comparable), ``generator_{start,half,end}.pt``, ``interpolation.png`` (9 images
-between two digits of
-different classes), ``checkpoint.pt`` (resumes an interrupted run) and ``record.json``.
+between two digits of different classes), ``checkpoint.pt`` (resumes an interrupted run) and ``record.json``.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ import math
 import sys
 import time
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -226,10 +225,20 @@ def main(argv: list[str] | None = None) -> dict:
     metric_noise = torch.randn(10_000, args.latent_dim, generator=metric_generator).to(device)
     norm_noise = torch.randn(10_000, args.latent_dim, generator=torch.Generator().manual_seed(args.seed + 4)).to(device)
 
+    recomputed_at = -1  # the step at which the average's batch-norm statistics were last recomputed
+
     def ready_sampler() -> None:
-        """With --ema_bn=recompute, the average's batch-norm statistics for its current weights, before each use."""
-        if ema and args.ema_bn == "recompute":
+        """With --ema_bn=recompute, the average's batch-norm statistics for its current weights, before each use
+        (once per step: the average only changes when G does)."""
+        nonlocal recomputed_at
+        if ema and args.ema_bn == "recompute" and recomputed_at != step:
             ema.recompute_batch_norm(norm_noise)
+            recomputed_at = step
+
+    def sample_grid(path: Path) -> Path:
+        """The 5 x 5 grid of the sampling generator from the fixed noise."""
+        ready_sampler()
+        return save_grid(generate(sampler, fixed_noise), path, nrow=5)
 
     total_steps = args.epochs * len(batches)
     halfway = total_steps // 2
@@ -256,8 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def snapshot(moment: str, weights: bool = True) -> None:
         """The 5 x 5 grid from the fixed noise (and the generator's weights), at start / epoch 1 / half / end."""
-        ready_sampler()
-        path = save_grid(generate(sampler, fixed_noise), run_dir / f"samples_{moment}.png", nrow=5)
+        path = sample_grid(run_dir / f"samples_{moment}.png")
         tracker.log_image(f"samples/{moment}", path, step=step, caption=f"step {step}")
         if weights:
             torch.save(sampler.state_dict(), run_dir / f"generator_{moment}.pt")
@@ -292,11 +300,10 @@ def main(argv: list[str] | None = None) -> dict:
                 snapshot("half")
             if args.save_every and step % args.save_every == 0:
                 (run_dir / "samples").mkdir(exist_ok=True)
-                ready_sampler()
-                save_grid(generate(sampler, fixed_noise), run_dir / "samples" / f"{step:07d}.png", nrow=5)
+                sample_grid(run_dir / "samples" / f"{step:07d}.png")
             progress.update(step, f"epoch {epoch} loss/D {losses['loss/D']:.3f} loss/G {losses['loss/G']:.3f}")
         if epoch == 1 and args.epochs > 1:
-            snapshot("epoch1", weights=False)  # the start grid is flat grey (an untrained G outputs ~0): show it begin
+            snapshot("epoch1", weights=False)  # the start grid shows no digit yet: show training begin
         if epoch % metric_every == 0 and epoch != args.epochs:
             evaluate(args.metric_samples)
         with atomic_path(checkpoint) as tmp:  # an interrupted save leaves the previous checkpoint

@@ -42,43 +42,40 @@ def record_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / RECORD
 
 
+def find_record(run_dir: str | Path) -> Path | None:
+    """The record file of the run in ``run_dir`` (``record.json``, or ``record.json.gz`` as packed); None if the run
+    has not finished (records appear only whole)."""
+    plain = record_path(run_dir)
+    return next((path for path in (plain, plain.with_suffix(".json.gz")) if path.exists()), None)
+
+
 def has_record(run_dir: str | Path) -> bool:
-    """Whether the run in ``run_dir`` finished: its record exists (records appear only whole)."""
-    return record_path(run_dir).exists() or record_path(run_dir).with_suffix(".json.gz").exists()
+    """Whether the run in ``run_dir`` finished."""
+    return find_record(run_dir) is not None
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w") -> Iterator:
-    """Open a temporary file beside ``path`` and rename it to ``path`` once the block finishes without error, so
-    that readers see the old file or the whole new one, never a part; on error the temporary file is removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed to ``path`` once the block finishes without error, so that readers
+    see the old file or the whole new one, never a part; on error the temporary file is removed. For writers that
+    want a path (``torch.save``, ``zipfile``); ``atomic_write`` opens it for you."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        yield tmp
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_path(path: str | Path) -> contextlib.AbstractContextManager[Path]:
-    """Like ``atomic_write`` for writers that want a path (``torch.save``, ``zipfile``): yields the temporary path."""
-
-    @contextlib.contextmanager
-    def manager() -> Iterator[Path]:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            yield tmp
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    return manager()
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator:
+    """``atomic_path`` opened as a file (flushed to disk before the rename)."""
+    with atomic_path(path) as tmp, open(tmp, mode) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def jsonable(value):

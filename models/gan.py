@@ -7,12 +7,14 @@
 
 Generator: z(100) -> 128 -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2), BatchNorm1d on the 256/512/1024 layers,
 Tanh output. Discriminator: 784 -> 512 -> 256 -> 1, LeakyReLU(0.2) (optionally dropout after each hidden layer).
-The discriminator returns logits: the losses
-use binary cross-entropy with logits, the numerically stable form of sigmoid followed by log in equation (10).
+The discriminator returns logits: the losses use binary cross-entropy with logits, the numerically stable form of
+sigmoid followed by log in equation (10).
 Weights keep PyTorch's default initialisation (the template sets none).
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
@@ -57,8 +59,9 @@ class Discriminator(nn.Module):
 
 class EMA:
     """An exponential moving average of a model's weights (Yazici et al. 2019): ``average = decay * average +
-    (1 - decay) * weights`` after every update, buffers (batch-norm statistics) copied. The average is a model of its
-    own, used for samples and metrics; training never sees it.
+    (1 - decay) * weights`` after every update, buffers (batch-norm statistics) copied, or recomputed for the average
+    with ``recompute_batch_norm``. The average is a model of its own, used for samples and metrics; training never
+    sees it.
 
         ema = EMA(G, decay=0.999)
         ...; opt_G.step(); ema.update(G)
@@ -66,8 +69,6 @@ class EMA:
     """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
-        import copy
-
         self.decay = decay
         self.model = copy.deepcopy(model).requires_grad_(False)
 
