@@ -53,7 +53,9 @@ def configuration_label(config: dict) -> str:
     template = Args()
     names = {"ema": "EMA {:g}", "real_label": "real label {:g}", "d_dropout": "D dropout {:g}",
              "instance_noise": "instance noise {:g}", "lr_g": "lr G {:g}",
-             "lr_d": "lr D {:g}", "batch_size": "batch {}", "lr": "lr {:g}", "beta1": r"$\beta_1$ {:g}"}
+             "lr_d": "lr D {:g}", "batch_size": "batch {}", "lr": "lr {:g}", "lr_decay": "{} lr decay",
+             "beta1": r"$\beta_1$ {:g}", "beta2": r"$\beta_2$ {:g}", "top_k": "top-k {:g}",
+             "d_spectral_norm": "spectral-norm D"}
     changes = [text.format(config[key]) for key, text in names.items()
                if key in config and config[key] != getattr(template, key)]
     # Records from before --ema_bn copied G's batch-norm statistics into the average.

@@ -46,6 +46,8 @@ class Args:
     lr: float = arg(2e-4, "Adam learning rate of both networks (unless lr_g / lr_d say otherwise)")
     lr_g: float = arg(0.0, "Adam learning rate of G; 0 = lr (two time-scale updates, Heusel et al. 2017, set both)")
     lr_d: float = arg(0.0, "Adam learning rate of D; 0 = lr")
+    lr_decay: str = arg("none", "learning-rate schedule of both networks: none (constant, the template's) or linear "
+                                "(to 0 at the last step)")
     beta1: float = arg(0.5, "Adam beta1 (0.5, as in DCGAN: less momentum keeps the game stable)")
     beta2: float = arg(0.999, "Adam beta2")
     latent_dim: int = arg(100, "size of the standard-normal noise z")
@@ -55,8 +57,12 @@ class Args:
                                    "each use) or copy (G's current ones)")
     real_label: float = arg(1.0, "D's target for real images; 0.9 is one-sided label smoothing (Salimans et al. 2016)")
     d_dropout: float = arg(0.0, "dropout after each hidden layer of D; 0 = none, the template's")
+    d_spectral_norm: bool = arg(False, "spectral normalisation of D's layers (Miyato et al. 2018); off = the "
+                                       "template's")
     instance_noise: float = arg(0.0, "std of Gaussian noise added to every image D sees, real and generated, annealed "
                                      "linearly to 0 over training (Sønderby et al. 2017); 0 = none, the template's")
+    top_k: float = arg(1.0, "fraction of each batch's fakes that G learns from, the ones D rates most real, annealed "
+                            "linearly from 1 to this value (top-k training, Sinha et al. 2020); 1 = all, the template's")
     g_loss: str = arg("nonsaturating", "nonsaturating: G minimises -log D(G(z)); minimax: log(1 - D(G(z)))")
     interpolation: str = arg("linear", "latent path between the two digits: linear or slerp")
     metric_every: int = arg(0, "epochs between IS/FID evaluations; 0 = about ten over the run")
@@ -93,12 +99,16 @@ class Args:
             raise UsageError("--subset, --metric_every, --lr_g, --lr_d and --save_every must be >= 0")
         if not 0.0 <= self.ema < 1.0:
             raise UsageError(f"--ema={self.ema} must be a decay in [0, 1), e.g. 0.999 (0 = no average)")
+        if self.lr_decay not in ("none", "linear"):
+            raise UsageError(f"--lr_decay={self.lr_decay} is not one of none, linear")
         if self.ema_bn not in ("recompute", "copy"):
             raise UsageError(f"--ema_bn={self.ema_bn} is not one of recompute, copy")
         if not 0.5 < self.real_label <= 1.0:
             raise UsageError(f"--real_label={self.real_label} must be in (0.5, 1]: 1 is the template's, 0.9 smooths")
         if not 0.0 <= self.instance_noise <= 2.0:
             raise UsageError(f"--instance_noise={self.instance_noise} must be in [0, 2] (images lie in [-1, 1])")
+        if not 0.0 < self.top_k <= 1.0:
+            raise UsageError(f"--top_k={self.top_k} must be a fraction in (0, 1]: 1 keeps every fake, the template's")
         if not 0.0 <= self.d_dropout < 1.0:
             raise UsageError(f"--d_dropout={self.d_dropout} must be in [0, 1)")
         check_writable(self.out)
@@ -106,9 +116,9 @@ class Args:
 
 # Settings a run name shows when they differ from the defaults: every setting that changes what the run computes,
 # so that a rerun with another value is another run (and never resumes this one's checkpoint).
-NAME_TAGS = {"batch_size": "B", "lr": "lr", "lr_g": "lrG", "lr_d": "lrD", "beta1": "b1", "beta2": "b2",
-             "latent_dim": "z", "ema": "ema", "ema_bn": "bn", "real_label": "real", "d_dropout": "drop",
-             "instance_noise": "inoise", "subset": "sub"}
+NAME_TAGS = {"batch_size": "B", "lr": "lr", "lr_g": "lrG", "lr_d": "lrD", "lr_decay": "decay", "beta1": "b1", "beta2": "b2",
+             "latent_dim": "z", "ema": "ema", "ema_bn": "bn", "real_label": "real", "d_dropout": "drop", "d_spectral_norm": "sn",
+             "instance_noise": "inoise", "top_k": "top", "subset": "sub"}
 
 
 def run_name(args: Args) -> str:
@@ -118,7 +128,8 @@ def run_name(args: Args) -> str:
     for key, tag in NAME_TAGS.items():
         value = getattr(args, key)
         if value != getattr(defaults, key):
-            parts.append(f"{tag}{value:g}" if isinstance(value, float) else f"{tag}{value}")
+            parts.append(tag if isinstance(value, bool) else f"{tag}{value:g}" if isinstance(value, float)
+                         else f"{tag}{value}")
     return "__".join([*parts, f"s{args.seed}"])
 
 
@@ -159,11 +170,12 @@ def find_two_digits(G: Generator, classifier, latent_dim: int, generator: torch.
 
 def train_step(G: Generator, D: Discriminator, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor,
                g_loss: str = "nonsaturating", real_label: float = 1.0, instance_noise: float = 0.0,
-               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+               generator: torch.Generator | None = None, keep: int = 0) -> dict[str, torch.Tensor]:
     """One update of D, then one of G, on a batch of real images (N, 784) in [-1, 1] and noise z (N, latent).
     ``real_label`` < 1 smooths D's target for real images only (one-sided: fakes keep 0, G's target stays 1).
     ``instance_noise`` > 0 adds Gaussian noise of that std (drawn from ``generator``) to every image D sees, so
-    that real and generated distributions overlap and D's gradients stay informative."""
+    that real and generated distributions overlap and D's gradients stay informative. ``keep`` > 0 trains G on
+    only the ``keep`` fakes D rates most real: the others' gradients point G towards D's worst judgements."""
     fake = G(z)
     ones, zeros = torch.ones(len(real), device=real.device), torch.zeros(len(real), device=real.device)
     seen_real, seen_fake = real, fake
@@ -181,6 +193,9 @@ def train_step(G: Generator, D: Discriminator, opt_G, opt_D, real: torch.Tensor,
 
     # (2) Update G: the non-saturating -log D(G(z)), or the minimax log(1 - D(G(z))) of equation (10)
     fake_logits_G = D(seen_fake)
+    if 0 < keep < len(fake_logits_G):
+        fake_logits_G = fake_logits_G.topk(keep).values
+        ones, zeros = ones[:keep], zeros[:keep]
     if g_loss == "nonsaturating":
         loss_G = F.binary_cross_entropy_with_logits(fake_logits_G, ones)
     else:
@@ -215,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
     real_quality = sample_quality(scaled(test_images).to(device), classifier, reference)
 
     # --- models ---
-    G, D = Generator(args.latent_dim).to(device), Discriminator(args.d_dropout).to(device)
+    G, D = Generator(args.latent_dim).to(device), Discriminator(args.d_dropout, args.d_spectral_norm).to(device)
     opt_G = torch.optim.Adam(G.parameters(), lr=args.lr_g or args.lr, betas=(args.beta1, args.beta2))
     opt_D = torch.optim.Adam(D.parameters(), lr=args.lr_d or args.lr, betas=(args.beta1, args.beta2))
     ema = EMA(G, args.ema) if args.ema else None
@@ -290,8 +305,12 @@ def main(argv: list[str] | None = None) -> dict:
     for epoch in range(start_epoch, args.epochs + 1):
         for real, _ in batches:
             z = torch.randn(len(real), args.latent_dim, generator=noise, device=device)
+            if args.lr_decay == "linear":  # set from the step, so a resumed run continues the same schedule
+                for optimizer, base in ((opt_G, args.lr_g or args.lr), (opt_D, args.lr_d or args.lr)):
+                    optimizer.param_groups[0]["lr"] = base * (1 - step / total_steps)
             std = args.instance_noise * (1 - step / total_steps)  # annealed: D sees clean images at the end
-            losses = train_step(G, D, opt_G, opt_D, real, z, args.g_loss, args.real_label, std, noise)
+            keep = round(len(real) * (1 - (1 - args.top_k) * step / total_steps))  # from all to top_k of them
+            losses = train_step(G, D, opt_G, opt_D, real, z, args.g_loss, args.real_label, std, noise, keep)
             if ema:
                 ema.update(G)
             step += 1

@@ -6,7 +6,8 @@
     logits = D(images)                        # (25,) logits of "real"; D(x) = sigmoid(logits)
 
 Generator: z(100) -> 128 -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2), BatchNorm1d on the 256/512/1024 layers,
-Tanh output. Discriminator: 784 -> 512 -> 256 -> 1, LeakyReLU(0.2) (optionally dropout after each hidden layer).
+Tanh output. Discriminator: 784 -> 512 -> 256 -> 1, LeakyReLU(0.2) (optionally dropout after each hidden layer,
+or spectral normalisation of each layer).
 The discriminator returns logits: the losses use binary cross-entropy with logits, the numerically stable form of
 sigmoid followed by log in equation (10).
 Weights keep PyTorch's default initialisation (the template sets none).
@@ -44,14 +45,20 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, dropout: float = 0.0) -> None:
-        """``dropout`` after each hidden layer (0, the template's, adds none: the same modules and weights)."""
+    def __init__(self, dropout: float = 0.0, spectral_norm: bool = False) -> None:
+        """``dropout`` after each hidden layer (0, the template's, adds none: the same modules and weights).
+        ``spectral_norm`` divides each layer's weight by its largest singular value (Miyato et al. 2018), which
+        bounds how sharply D's output can change with its input; the layers and their sizes stay the template's."""
         super().__init__()
 
-        def block(n_in: int, n_out: int) -> list[nn.Module]:
-            return [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2), *([nn.Dropout(dropout)] if dropout else [])]
+        def linear(n_in: int, n_out: int) -> nn.Module:
+            layer = nn.Linear(n_in, n_out)
+            return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
 
-        self.net = nn.Sequential(*block(IMAGE_SIZE, 512), *block(512, 256), nn.Linear(256, 1))
+        def block(n_in: int, n_out: int) -> list[nn.Module]:
+            return [linear(n_in, n_out), nn.LeakyReLU(0.2), *([nn.Dropout(dropout)] if dropout else [])]
+
+        self.net = nn.Sequential(*block(IMAGE_SIZE, 512), *block(512, 256), linear(256, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.view(len(x), -1)).squeeze(1)

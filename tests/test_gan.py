@@ -169,6 +169,37 @@ def test_instance_noise_blurs_what_the_discriminator_sees_and_nothing_else() -> 
         torch.testing.assert_close(seen_fake_by_G, seen_fake_by_D)  # G is judged on the images D was trained on
 
 
+def test_top_k_trains_the_generator_on_the_fakes_the_discriminator_rates_most_real() -> None:
+    from experiments.gan import train_step
+
+    torch.manual_seed(0)
+    G, D = Generator(100), Discriminator()
+    opt_G, opt_D = torch.optim.SGD(G.parameters(), lr=0.0), torch.optim.SGD(D.parameters(), lr=0.0)  # frozen
+    real, z = torch.rand(64, 784) * 2 - 1, torch.randn(64, 100)
+    with torch.no_grad():
+        logits = D(G(z))
+    losses = {}
+    for keep in (0, 16):
+        losses[keep] = train_step(G, D, opt_G, opt_D, real, z, keep=keep)["loss/G"]
+        kept = logits.topk(keep).values if keep else logits
+        torch.testing.assert_close(losses[keep], torch.nn.functional.softplus(-kept).mean())
+    assert losses[16] < losses[0]  # the kept fakes are the ones D already finds most real
+
+
+def test_spectral_norm_bounds_every_layer_of_the_discriminator() -> None:
+    torch.manual_seed(0)
+    template, normalised = Discriminator(), Discriminator(spectral_norm=True)
+    for _ in range(30):  # one power iteration per forward pass in training mode
+        normalised(torch.randn(8, 784))
+    linears = [m for m in normalised.net if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [m.out_features for m in template.net
+                                                 if isinstance(m, torch.nn.Linear)]
+    for layer in linears:
+        assert torch.linalg.matrix_norm(layer.weight.detach(), ord=2).item() == pytest.approx(1.0, abs=0.01)
+    assert max(abs(torch.linalg.matrix_norm(m.weight.detach(), ord=2).item() - 1) for m in template.net
+               if isinstance(m, torch.nn.Linear)) > 0.2  # the template's layers are not normalised
+
+
 @pytest.mark.parametrize("method", ["linear", "slerp"])
 def test_interpolation_has_9_points_from_end_to_end(method: str) -> None:
     a, b = torch.randn(100), torch.randn(100)
@@ -242,13 +273,14 @@ def test_notebook_executes_against_the_run(tiny_gan_run: Path, tmp_path: Path) -
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_gan_run: Path) -> None:
+    """With a learning-rate schedule, which a resumed run must continue, not restart."""
     classifier = tiny_gan_run.parent / "mnist_classifier" / "classifier.pt"
-    flags = ["--epochs=40", "--subset=256", "--metric_every=100", "--metric_samples=200", f"--data={DATA}",
+    flags = ["--epochs=40", "--subset=256", "--lr_decay=linear", "--metric_every=100", "--metric_samples=200", f"--data={DATA}",
              f"--out={tmp_path}", f"--classifier={classifier}"]
     process = subprocess.Popen([sys.executable, "-m", "experiments.gan", *flags], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**__import__("os").environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
-    checkpoint = tmp_path / "gan__nonsaturating__e40__sub256__s0" / "checkpoint.pt"
+    checkpoint = tmp_path / "gan__nonsaturating__e40__decaylinear__sub256__s0" / "checkpoint.pt"
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -260,6 +292,8 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_gan_ru
     assert "resuming after epoch" in result.stderr
     summary = json.loads((checkpoint.parent / "record.json").read_text())["summary"]
     assert summary["steps_done"] == 40 * (256 // 64) and summary["resumed_from_epoch"] >= 1
+    last_lr = torch.load(checkpoint, weights_only=False)["opt_G"]["param_groups"][0]["lr"]
+    assert last_lr == pytest.approx(2e-4 / summary["steps_done"])  # the last of 160 steps: decayed almost to 0
     # The resumed run ends where an uninterrupted one does, weight for weight (CPU, same seed).
     whole = run_module("experiments.gan", *[f for f in flags if not f.startswith("--out=")], f"--out={tmp_path}/whole")
     assert whole.returncode == 0, whole.stderr
@@ -285,5 +319,5 @@ def test_a_gan_run_is_named_by_every_setting_that_changes_it() -> None:
     others = [gan.run_name(parse_args(gan.Args, ["--epochs=15", flag])) for flag in
               ("--lr=1e-4", "--batch_size=128", "--subset=1024", "--ema=0.999", "--real_label=0.9", "--d_dropout=0.3",
                "--lr_g=1e-4", "--lr_d=4e-4", "--beta1=0.9", "--latent_dim=64", "--ema_bn=copy",
-               "--instance_noise=0.1")]
+               "--instance_noise=0.1", "--lr_decay=linear", "--top_k=0.5", "--d_spectral_norm=true")]
     assert len({base, *others}) == 1 + len(others)
