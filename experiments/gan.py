@@ -61,8 +61,9 @@ class Args:
                                        "template's")
     instance_noise: float = arg(0.0, "std of Gaussian noise added to every image D sees, real and generated, annealed "
                                      "linearly to 0 over training (Sønderby et al. 2017); 0 = none, the template's")
-    top_k: float = arg(1.0, "fraction of each batch's fakes that G learns from, the ones D rates most real, annealed "
-                            "linearly from 1 to this value (top-k training, Sinha et al. 2020); 1 = all, the template's")
+    top_k: float = arg(1.0, "fraction of each batch's fakes that G learns from, the ones D rates most real, "
+                            "annealed linearly from 1 to this value (top-k training, Sinha et al. 2020); 1 = all, "
+                            "the template's")
     g_loss: str = arg("nonsaturating", "nonsaturating: G minimises -log D(G(z)); minimax: log(1 - D(G(z)))")
     interpolation: str = arg("linear", "latent path between the two digits: linear or slerp")
     metric_every: int = arg(0, "epochs between IS/FID evaluations; 0 = about ten over the run")
@@ -116,9 +117,9 @@ class Args:
 
 # Settings a run name shows when they differ from the defaults: every setting that changes what the run computes,
 # so that a rerun with another value is another run (and never resumes this one's checkpoint).
-NAME_TAGS = {"batch_size": "B", "lr": "lr", "lr_g": "lrG", "lr_d": "lrD", "lr_decay": "decay", "beta1": "b1", "beta2": "b2",
-             "latent_dim": "z", "ema": "ema", "ema_bn": "bn", "real_label": "real", "d_dropout": "drop", "d_spectral_norm": "sn",
-             "instance_noise": "inoise", "top_k": "top", "subset": "sub"}
+NAME_TAGS = {"batch_size": "B", "lr": "lr", "lr_g": "lrG", "lr_d": "lrD", "lr_decay": "decay", "beta1": "b1",
+             "beta2": "b2", "latent_dim": "z", "ema": "ema", "ema_bn": "bn", "real_label": "real", "d_dropout": "drop",
+             "d_spectral_norm": "sn", "instance_noise": "inoise", "top_k": "top", "subset": "sub"}
 
 
 def run_name(args: Args) -> str:

@@ -275,8 +275,8 @@ def test_notebook_executes_against_the_run(tiny_gan_run: Path, tmp_path: Path) -
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_gan_run: Path) -> None:
     """With a learning-rate schedule, which a resumed run must continue, not restart."""
     classifier = tiny_gan_run.parent / "mnist_classifier" / "classifier.pt"
-    flags = ["--epochs=40", "--subset=256", "--lr_decay=linear", "--metric_every=100", "--metric_samples=200", f"--data={DATA}",
-             f"--out={tmp_path}", f"--classifier={classifier}"]
+    flags = ["--epochs=40", "--subset=256", "--lr_decay=linear", "--metric_every=100", "--metric_samples=200",
+             f"--data={DATA}", f"--out={tmp_path}", f"--classifier={classifier}"]
     process = subprocess.Popen([sys.executable, "-m", "experiments.gan", *flags], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**__import__("os").environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
