@@ -61,6 +61,8 @@ class Args:
                                        "template's")
     instance_noise: float = arg(0.0, "std of Gaussian noise added to every image D sees, real and generated, annealed "
                                      "linearly to 0 over training (Sønderby et al. 2017); 0 = none, the template's")
+    r1: float = arg(0.0, "weight of the R1 penalty on D's gradient at real images (Mescheder et al. 2018); 0 = none, "
+                         "the template's")
     top_k: float = arg(1.0, "fraction of each batch's fakes that G learns from, the ones D rates most real, "
                             "annealed linearly from 1 to this value (top-k training, Sinha et al. 2020); 1 = all, "
                             "the template's")
@@ -108,6 +110,8 @@ class Args:
             raise UsageError(f"--real_label={self.real_label} must be in (0.5, 1]: 1 is the template's, 0.9 smooths")
         if not 0.0 <= self.instance_noise <= 2.0:
             raise UsageError(f"--instance_noise={self.instance_noise} must be in [0, 2] (images lie in [-1, 1])")
+        if not (0.0 <= self.r1 and math.isfinite(self.r1)):
+            raise UsageError(f"--r1={self.r1} must be a weight >= 0 (0 = no penalty)")
         if not 0.0 < self.top_k <= 1.0:
             raise UsageError(f"--top_k={self.top_k} must be a fraction in (0, 1]: 1 keeps every fake, the template's")
         if not 0.0 <= self.d_dropout < 1.0:
@@ -119,7 +123,8 @@ class Args:
 # so that a rerun with another value is another run (and never resumes this one's checkpoint).
 NAME_TAGS = {"batch_size": "B", "lr": "lr", "lr_g": "lrG", "lr_d": "lrD", "lr_decay": "decay", "beta1": "b1",
              "beta2": "b2", "latent_dim": "z", "ema": "ema", "ema_bn": "bn", "real_label": "real", "d_dropout": "drop",
-             "d_spectral_norm": "sn", "instance_noise": "inoise", "top_k": "top", "subset": "sub"}
+             "d_spectral_norm": "sn", "instance_noise": "inoise", "top_k": "top", "r1": "r1",
+             "subset": "sub"}
 
 
 def run_name(args: Args) -> str:
@@ -171,12 +176,14 @@ def find_two_digits(G: Generator, classifier, latent_dim: int, generator: torch.
 
 def train_step(G: Generator, D: Discriminator, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor,
                g_loss: str = "nonsaturating", real_label: float = 1.0, instance_noise: float = 0.0,
-               generator: torch.Generator | None = None, keep: int = 0) -> dict[str, torch.Tensor]:
+               generator: torch.Generator | None = None, keep: int = 0, r1: float = 0.0) -> dict[str, torch.Tensor]:
     """One update of D, then one of G, on a batch of real images (N, 784) in [-1, 1] and noise z (N, latent).
     ``real_label`` < 1 smooths D's target for real images only (one-sided: fakes keep 0, G's target stays 1).
     ``instance_noise`` > 0 adds Gaussian noise of that std (drawn from ``generator``) to every image D sees, so
     that real and generated distributions overlap and D's gradients stay informative. ``keep`` > 0 trains G on
-    only the ``keep`` fakes D rates most real: the others' gradients point G towards D's worst judgements."""
+    only the ``keep`` fakes D rates most real: the others' gradients point G towards D's worst judgements.
+    ``r1`` > 0 adds ``r1 / 2 * E ||grad_x D(x)||^2`` over real images to D's loss (Mescheder et al. 2018): D may not
+    change steeply around the data, so it stops pushing G past the real images."""
     fake = G(z)
     ones, zeros = torch.ones(len(real), device=real.device), torch.zeros(len(real), device=real.device)
     seen_real, seen_fake = real, fake
@@ -185,9 +192,14 @@ def train_step(G: Generator, D: Discriminator, opt_G, opt_D, real: torch.Tensor,
         seen_fake = fake + instance_noise * torch.randn(fake.shape, generator=generator, device=real.device)
 
     # (1) Update D: maximise log D(x) + log(1 - D(G(z)))  (equation 10), i.e. minimise the BCE below
+    if r1 > 0:
+        seen_real = seen_real.detach().requires_grad_(True)
     real_logits, fake_logits = D(seen_real), D(seen_fake.detach())
     loss_D = (F.binary_cross_entropy_with_logits(real_logits, ones * real_label)
               + F.binary_cross_entropy_with_logits(fake_logits, zeros))
+    if r1 > 0:
+        (slope,) = torch.autograd.grad(real_logits.sum(), seen_real, create_graph=True)
+        loss_D = loss_D + r1 / 2 * slope.pow(2).sum(1).mean()
     opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
     opt_D.step()
@@ -311,7 +323,8 @@ def main(argv: list[str] | None = None) -> dict:
                     optimizer.param_groups[0]["lr"] = base * (1 - step / total_steps)
             std = args.instance_noise * (1 - step / total_steps)  # annealed: D sees clean images at the end
             keep = round(len(real) * (1 - (1 - args.top_k) * step / total_steps))  # from all to top_k of them
-            losses = train_step(G, D, opt_G, opt_D, real, z, args.g_loss, args.real_label, std, noise, keep)
+            losses = train_step(G, D, opt_G, opt_D, real, z, g_loss=args.g_loss, real_label=args.real_label,
+                                instance_noise=std, generator=noise, keep=keep, r1=args.r1)
             if ema:
                 ema.update(G)
             step += 1

@@ -186,6 +186,21 @@ def test_top_k_trains_the_generator_on_the_fakes_the_discriminator_rates_most_re
     assert losses[16] < losses[0]  # the kept fakes are the ones D already finds most real
 
 
+def test_r1_adds_the_squared_slope_of_the_discriminator_at_real_images() -> None:
+    from experiments.gan import train_step
+
+    torch.manual_seed(0)
+    G, D = Generator(100), Discriminator()
+    opt_G, opt_D = torch.optim.SGD(G.parameters(), lr=0.0), torch.optim.SGD(D.parameters(), lr=0.0)  # frozen
+    real, z = torch.rand(64, 784) * 2 - 1, torch.randn(64, 100)
+    plain = train_step(G, D, opt_G, opt_D, real, z)["loss/D"]
+    penalised = train_step(G, D, opt_G, opt_D, real, z, r1=4.0)["loss/D"]
+    x = real.clone().requires_grad_(True)
+    (slope,) = torch.autograd.grad(D(x).sum(), x)
+    torch.testing.assert_close(penalised - plain, 4.0 / 2 * slope.pow(2).sum(1).mean())
+    assert penalised - plain > 0
+
+
 def test_spectral_norm_bounds_every_layer_of_the_discriminator() -> None:
     torch.manual_seed(0)
     template, normalised = Discriminator(), Discriminator(spectral_norm=True)
@@ -319,5 +334,6 @@ def test_a_gan_run_is_named_by_every_setting_that_changes_it() -> None:
     others = [gan.run_name(parse_args(gan.Args, ["--epochs=15", flag])) for flag in
               ("--lr=1e-4", "--batch_size=128", "--subset=1024", "--ema=0.999", "--real_label=0.9", "--d_dropout=0.3",
                "--lr_g=1e-4", "--lr_d=4e-4", "--beta1=0.9", "--latent_dim=64", "--ema_bn=copy",
-               "--instance_noise=0.1", "--lr_decay=linear", "--top_k=0.5", "--d_spectral_norm=true")]
+               "--instance_noise=0.1", "--lr_decay=linear", "--top_k=0.5", "--d_spectral_norm=true",
+               "--r1=1")]
     assert len({base, *others}) == 1 + len(others)
