@@ -55,7 +55,7 @@ def configuration_label(config: dict) -> str:
              "instance_noise": "instance noise {:g}", "lr_g": "lr G {:g}",
              "lr_d": "lr D {:g}", "batch_size": "batch {}", "lr": "lr {:g}", "lr_decay": "{} lr decay",
              "beta1": r"$\beta_1$ {:g}", "beta2": r"$\beta_2$ {:g}", "top_k": "top-k {:g}",
-             "d_spectral_norm": "spectral-norm D"}
+             "d_spectral_norm": "spectral-norm D", "r1": "R1 {:g}"}
     changes = [text.format(config[key]) for key, text in names.items()
                if key in config and config[key] != getattr(template, key)]
     # Records from before --ema_bn copied G's batch-norm statistics into the average.
