@@ -337,3 +337,31 @@ def test_a_gan_run_is_named_by_every_setting_that_changes_it() -> None:
                "--instance_noise=0.1", "--lr_decay=linear", "--top_k=0.5", "--d_spectral_norm=true",
                "--r1=1")]
     assert len({base, *others}) == 1 + len(others)
+
+
+def test_the_exploration_chooses_the_best_mean_over_seeds_not_one_lucky_seed(tmp_path: Path) -> None:
+    """A configuration screened on one seed can top the table by luck; the choice is among those rerun on more."""
+    from analysis.gan_figures import exploration_frame, exploration_results, write_exploration_table
+    from experiments.record import write_record
+
+    def record(lr: float, seed: int, score: float) -> None:
+        quality = {"IS": score, "FID": 20 - score, "classes/covered": 10, "classes/evenness": 0.99,
+                   "classes/hist": [100] * 10}
+        summary = {f"{prefix}{k}": v for prefix in ("final/", "final_raw/") for k, v in quality.items()}
+        config = {"lr": lr, "ema": 0.999, "ema_bn": "recompute", "seed": seed}
+        write_record(tmp_path / f"lr{lr}_s{seed}", {"name": f"lr{lr}_s{seed}", "meta": {"git_commit": "abc"},
+                                                     "config": config, "summary": summary})
+
+    for seed, score in enumerate((8.8, 8.9, 9.0)):
+        record(4e-4, seed, score)  # mean 8.9
+    for seed, score in enumerate((8.95, 8.95, 8.95)):
+        record(8e-4, seed, score)  # mean 8.95: the best of those rerun
+    record(1.6e-3, 0, 9.1)  # the best single seed, never rerun
+    table = exploration_frame(tmp_path)
+    assert list(table["seeds"]) == [1, 3, 3] and table["IS"].iloc[1] == pytest.approx(8.95)
+    results = exploration_results(tmp_path)
+    assert results["gan-exploration-chosen"] == "EMA 0.999, lr 0.0008"
+    assert results["gan-exploration-runs"] == 7 and results["gan-exploration-configurations"] == 3
+    text = write_exploration_table(tmp_path, tmp_path / "table.tex").read_text()
+    assert "EMA 0.999, lr 0.0004 & 3 & 8.90 (8.80--9.00)" in text
+    assert exploration_frame(tmp_path / "missing").empty
