@@ -324,6 +324,13 @@ def exploration_results(source: str | Path) -> dict[str, object]:
         out["gan-exploration-rerun"] = len(rerun)
         out["gan-exploration-rerun-seeds"] = int(rerun["seeds"].max())
         out["gan-exploration-chosen"] = rerun["IS"].idxmax()
+        if len(rerun) > 1:
+            best, runner_up = rerun.iloc[0], rerun.iloc[1]
+            overlap = best["IS_min"] <= runner_up["IS_max"]
+            out["gan-exploration-margin-sentence"] = (
+                f"its mean is {best['IS'] - runner_up['IS']:.3f} above the next one's "
+                f"({runner_up.name}), " + ("within the range of either's seeds, so the two are not told apart by "
+                                             "these runs" if overlap else "beyond the range of either's seeds"))
     return out
 
 

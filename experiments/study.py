@@ -38,11 +38,11 @@ class Profile:
     gan_template: list[str] = field(default_factory=list)  # the template's plain training at the same budget
 
 
-# The GAN configuration the study reports, chosen on ten 15-epoch exploration runs (results/gan_exploration/): a
-# moving average of G's weights (with batch-norm statistics recomputed for it, --ema_bn's default) and four times the
-# template's learning rate. Label smoothing, dropout in D, instance noise, batch 32, a faster or slower D (two time
-# scales) and a slower average (0.9995) did not raise the Inception Score further.
-GAN_CHOICE = ["--ema=0.999", "--lr=8e-4"]
+# The GAN configuration the study reports: the exploration's choice (results/gan_exploration/, the report's table),
+# the highest mean Inception Score over three seeds among the configurations that screened best on one. A moving
+# average of G's weights (with batch-norm statistics recomputed for it, --ema_bn's default) and a faster learning
+# rate than the template's; a test checks that this is still what the committed exploration chose.
+GAN_CHOICE = ["--ema=0.9995", "--lr=8e-4"]
 PROFILES = {
     "cpu": Profile(
         sweeps=["sweeps/length_rnn.yaml", "sweeps/length_rnn_boundary.yaml", "sweeps/length_lstm.yaml",

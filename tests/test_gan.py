@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import pickle
@@ -365,3 +366,14 @@ def test_the_exploration_chooses_the_best_mean_over_seeds_not_one_lucky_seed(tmp
     text = write_exploration_table(tmp_path, tmp_path / "table.tex").read_text()
     assert "EMA 0.999, lr 0.0004 & 3 & 8.90 (8.80--9.00)" in text
     assert exploration_frame(tmp_path / "missing").empty
+
+
+def test_the_study_reports_the_configuration_its_exploration_chose() -> None:
+    from analysis.gan_figures import configuration_label, exploration_results
+    from experiments import gan
+    from experiments.cli import parse_args
+    from experiments.study import GAN_CHOICE
+
+    chosen = exploration_results(ROOT / "results" / "gan_exploration")["gan-exploration-chosen"]
+    study = dataclasses.asdict(parse_args(gan.Args, ["--epochs=15", *GAN_CHOICE]))
+    assert configuration_label(study) == chosen
