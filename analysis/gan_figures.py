@@ -147,6 +147,11 @@ def fid(summary: dict, prefix: str) -> float:
     return max(summary[f"{prefix}FID"], 0.0)
 
 
+def own_weights_prefix(config: dict) -> str:
+    """Where a record keeps the quality of G's own weights: final_raw/ beside the average's, or final/ without one."""
+    return "final_raw/" if config.get("ema") else "final/"
+
+
 def _quality_row(summary: dict, prefix: str) -> dict:
     hist = summary.get(f"{prefix}classes/hist")
     shares = [n / sum(hist) for n in hist] if hist else [float("nan")]
@@ -240,7 +245,7 @@ def gan_results(run: dict, others: list[dict] | None = None) -> dict[str, object
 def _levers_sentence(summary: dict, config: dict, template: dict) -> str:
     """What each change bought, from two runs: the template's plain training, and the reported configuration with
     its generator's own weights and their moving average."""
-    raw = "final_raw/" if config.get("ema") else "final/"
+    raw = own_weights_prefix(config)
     raw_is, raw_fid = summary[f"{raw}IS"], fid(summary, raw)
     parts = []
     others = configuration_label({k: v for k, v in config.items() if k != "ema"})
@@ -267,7 +272,7 @@ def exploration_frame(source: str | Path) -> pd.DataFrame:
     rows = []
     for record in records:
         summary, config = record["summary"], record["config"]
-        raw = "final_raw/" if config.get("ema") else "final/"
+        raw = own_weights_prefix(config)
         rows.append({"training": configuration_label(config), "seed": config["seed"],
                      "commit": str(record.get("meta", {}).get("git_commit")),
                      **_quality_row(summary, "final/"), "raw IS": summary[f"{raw}IS"], "raw FID": fid(summary, raw)})
@@ -317,7 +322,6 @@ def exploration_results(source: str | Path) -> dict[str, object]:
     rerun = table[table["seeds"] > 1]
     out = {"gan-exploration-runs": int(table["runs"].sum()), "gan-exploration-configurations": len(table),
            "gan-exploration-commits": ", ".join(f"\\texttt{{{c}}}" for c in table.attrs["commits"]),
-           "gan-exploration-best-IS": f"{table['IS'].max():.2f}",
            "gan-exploration-best-FID": f"{table['FID'].min():.2f}",
            "gan-exploration-best-FID-configuration": table["FID"].idxmin()}
     if not rerun.empty:

@@ -244,8 +244,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- models ---
     G, D = Generator(args.latent_dim).to(device), Discriminator(args.d_dropout, args.d_spectral_norm).to(device)
-    opt_G = torch.optim.Adam(G.parameters(), lr=args.lr_g or args.lr, betas=(args.beta1, args.beta2))
-    opt_D = torch.optim.Adam(D.parameters(), lr=args.lr_d or args.lr, betas=(args.beta1, args.beta2))
+    lr_G, lr_D = args.lr_g or args.lr, args.lr_d or args.lr
+    opt_G = torch.optim.Adam(G.parameters(), lr=lr_G, betas=(args.beta1, args.beta2))
+    opt_D = torch.optim.Adam(D.parameters(), lr=lr_D, betas=(args.beta1, args.beta2))
     ema = EMA(G, args.ema) if args.ema else None
     sampler = ema.model if ema else G  # the generator behind samples, metrics and the interpolation
     fixed_noise = torch.randn(GRID, args.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
@@ -318,11 +319,12 @@ def main(argv: list[str] | None = None) -> dict:
     for epoch in range(start_epoch, args.epochs + 1):
         for real, _ in batches:
             z = torch.randn(len(real), args.latent_dim, generator=noise, device=device)
-            if args.lr_decay == "linear":  # set from the step, so a resumed run continues the same schedule
-                for optimizer, base in ((opt_G, args.lr_g or args.lr), (opt_D, args.lr_d or args.lr)):
-                    optimizer.param_groups[0]["lr"] = base * (1 - step / total_steps)
-            std = args.instance_noise * (1 - step / total_steps)  # annealed: D sees clean images at the end
-            keep = round(len(real) * (1 - (1 - args.top_k) * step / total_steps))  # from all to top_k of them
+            done = step / total_steps  # the schedules below follow the step, so a resumed run continues them
+            if args.lr_decay == "linear":
+                for optimizer, base in ((opt_G, lr_G), (opt_D, lr_D)):
+                    optimizer.param_groups[0]["lr"] = base * (1 - done)
+            std = args.instance_noise * (1 - done)  # annealed: D sees clean images at the end
+            keep = round(len(real) * (1 - (1 - args.top_k) * done))  # from all of the fakes to top_k of them
             losses = train_step(G, D, opt_G, opt_D, real, z, g_loss=args.g_loss, real_label=args.real_label,
                                 instance_noise=std, generator=noise, keep=keep, r1=args.r1)
             if ema:
