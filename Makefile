@@ -51,7 +51,7 @@ test: install ## Lint (ruff), then the test suite (CPU, W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest
 
 bench: install ## Benchmarks: ms per step against torch.nn, GAN epoch against torchvision's loader (-> results/bench.txt)
-	$(PY) -m experiments.bench --gan=True | tee results/bench.txt.tmp
+	$(PY) -m experiments.bench --gan=True --dataset=True | tee results/bench.txt.tmp
 	mv results/bench.txt.tmp results/bench.txt
 	$(PY) -m analysis.readme_tables
 
@@ -88,8 +88,10 @@ results: install ## Pack the records in OUT into results/ (the committed referen
 	$(PY) -m analysis.pack_results --runs=$(OUT) --profile=$(PROFILE)
 	$(PY) -m analysis.readme_tables
 
-submission: install ## The hand-in zip: make submission STUDENT_ID=12345678
-	$(PY) -m analysis.submission --student_id="$(STUDENT_ID)"
+submission: install ## The hand-in zip, the number on the report's title page: make submission STUDENT_ID=12345678
+	@test -n "$(STUDENT_ID)" || { echo "error: give your student number: make submission STUDENT_ID=12345678" >&2; exit 2; }
+	$(MAKE) --no-print-directory figures
+	$(PY) -m analysis.submission --student_id="$(STUDENT_ID)" --figures=$(FIGURES)
 
 clean: ## Remove generated files (keeps .venv, data/ and results/)
 	rm -rf runs wandb figures artifacts .pytest_cache

@@ -1,6 +1,7 @@
 """Compile report.tex into report.pdf with latexmk, and fail on what a reader would trip over.
 
     python -m analysis.build_report                  # after `python -m analysis.figures` (make report does both)
+    python -m analysis.build_report --student_id=12345678 --outdir=/tmp/x   # the number on the title page
 
 Fails (exit 2, one line) when TeX is missing (naming the Debian packages to install), on LaTeX errors, undefined
 references or citations, missing figures, or a \\result{...} that the figures step did not generate.
@@ -33,6 +34,7 @@ class Args:
     tex: str = arg("report.tex", "the LaTeX source, relative to the repository root")
     figures: str = arg("figures", "folder with the generated figures, tables and results.tex")
     outdir: str = arg(".", "folder for report.pdf and LaTeX's auxiliary files")
+    student_id: str = arg("", "student number for the title page (empty: a blank line to fill in)")
 
 
 def problems_in(log: str) -> list[str]:
@@ -54,8 +56,12 @@ def main(argv: list[str] | None = None) -> Path:
     # The report reads \figdir; pointing it at --figures lets a build use any folder of generated figures.
     outdir = Path(args.outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
-    command = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-               f"-outdir={outdir}", f"-usepretex=\\def\\figdir{{{figures}/}}", tex.name]
+    if args.student_id and not re.fullmatch(r"[A-Za-z0-9_-]+", args.student_id):
+        raise UsageError(f"--student_id={args.student_id}: use letters, digits, _ or - only")
+    pretex = f"\\def\\figdir{{{figures}/}}" + (f"\\def\\studentid{{{args.student_id}}}" if args.student_id else "")
+    # -g: the student number is not a file latexmk can see change, so rebuild whenever one is given.
+    command = ["latexmk", "-pdf", *(["-g"] if args.student_id else []), "-interaction=nonstopmode",
+               "-halt-on-error", "-file-line-error", f"-outdir={outdir}", f"-usepretex={pretex}", tex.name]
     result = subprocess.run(command, cwd=tex.parent, capture_output=True, text=True)
     log_path = outdir / tex.with_suffix(".log").name
     log = log_path.read_text(errors="replace") if log_path.exists() else result.stdout

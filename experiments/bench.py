@@ -3,6 +3,7 @@
     python -m experiments.bench                  # the table below (about a minute on 2 CPU cores)
     python -m experiments.bench --T=10,50 --repeats=5
     python -m experiments.bench --gan=True       # adds the GAN epoch: in-memory loader vs torchvision pipeline
+    python -m experiments.bench --dataset=True   # adds the course's PalindromeDataset: ours vs the course's algorithm
 
 A training step is forward, backward, gradient clipping and an RMSprop update, at B=128, H=128, one-hot input.
 The ratio column is ours / torch's (below 1: ours is faster). Timings are medians over ``repeats`` steps after
@@ -70,6 +71,8 @@ class Args:
     repeats: int = arg(15, "timed steps per configuration")
     threads: str = arg("1,all", "CPU thread counts to measure, comma-separated; all = every core")
     gan: bool = arg(False, "also time one GAN epoch: in-memory loader against torchvision's pipeline")
+    dataset: bool = arg(False, "also time the course's PalindromeDataset (build + one epoch): ours against the "
+                               "course's")
     device: str = arg("cpu", "cpu, cuda or auto")
     keep_freed_memory: bool = arg(True, "let glibc keep freed memory, as the runners do (False: glibc's default)")
 
@@ -100,6 +103,10 @@ def main(argv: list[str] | None = None) -> None:
         from experiments.gan_bench import bench_gan_epoch
 
         bench_gan_epoch(device)
+    if args.dataset:
+        from experiments.dataset_bench import bench_course_dataset
+
+        bench_course_dataset()
 
 
 if __name__ == "__main__":

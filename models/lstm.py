@@ -2,7 +2,7 @@
 
     from models.lstm import LSTM
     model = LSTM(input_dim=10, hidden=128, num_classes=10, forget_bias=1.0)
-    model = LSTM(seq_length, input_dim, num_hidden, num_classes, batch_size, device)   # the course skeleton's
+    model = LSTM(seq_length, input_dim, hidden_dim, output_dim, batch_size, device)   # a course skeleton's
     logits = model(x)                      # x: (batch, time, input_dim) -> (batch, num_classes)
 
 Parameters. The four gates are fused for speed: ``W_x`` is (4H, input_dim), ``W_h`` is (4H, H) and ``b`` is (4H,),
@@ -49,8 +49,8 @@ class LSTM(nn.Module):
     """
 
     def __init__(self, *args, **kwargs) -> None:
-        """``LSTM(input_dim, hidden, num_classes=10, forget_bias=1.0, max_len=None)``, or the course skeleton's
-        ``LSTM(seq_length, input_dim, num_hidden, num_classes, batch_size, device)`` (models/skeleton.py)."""
+        """``LSTM(input_dim, hidden, num_classes=10, *, forget_bias=1.0, max_len=None)``, or a course skeleton's
+        ``LSTM(seq_length, input_dim, hidden_dim, output_dim, batch_size, device)`` (models/skeleton.py)."""
         super().__init__()
         skeleton = from_skeleton(args, kwargs)
         if skeleton is None:
@@ -60,7 +60,7 @@ class LSTM(nn.Module):
             if skeleton[1] is not None:
                 self.to(skeleton[1])
 
-    def _build(self, input_dim: int, hidden: int, num_classes: int = 10, forget_bias: float | str = 1.0,
+    def _build(self, input_dim: int, hidden: int, num_classes: int = 10, *, forget_bias: float | str = 1.0,
                max_len: int | None = None) -> None:
         self.input_dim, self.hidden, self.num_classes = input_dim, hidden, num_classes
         self.forget_bias = parse_forget_bias(forget_bias)

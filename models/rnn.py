@@ -2,7 +2,7 @@
 
     from models.rnn import RNN
     model = RNN(input_dim=10, hidden=128, num_classes=10)
-    model = RNN(seq_length, input_dim, num_hidden, num_classes, batch_size, device)   # the course skeleton's
+    model = RNN(input_length, input_dim, hidden_dim, output_dim, device)   # a course skeleton's (VanillaRNN)
     logits = model(x)                      # x: (batch, time, input_dim) -> (batch, num_classes)
 
 Equations (assignment 2, the counterpart of the LSTM's (1)-(8)):
@@ -27,8 +27,9 @@ class RNN(nn.Module):
     """Single-layer tanh RNN over a whole sequence that returns the logits p(T) of the last step."""
 
     def __init__(self, *args, **kwargs) -> None:
-        """``RNN(input_dim, hidden, num_classes=10)``, or the course skeleton's
-        ``RNN(seq_length, input_dim, num_hidden, num_classes, batch_size, device)`` (models/skeleton.py)."""
+        """``RNN(input_dim, hidden, num_classes=10)``, or a course skeleton's ``RNN(input_length, input_dim,
+        hidden_dim, output_dim, device)`` or ``RNN(seq_length, input_dim, num_hidden, num_classes, batch_size,
+        device)`` (models/skeleton.py)."""
         super().__init__()
         skeleton = from_skeleton(args, kwargs)
         if skeleton is None:

@@ -1,34 +1,50 @@
-"""The course skeleton's constructor, ``LSTM(seq_length, input_dim, num_hidden, num_classes, batch_size, device)``
-(and the same for the RNN), mapped onto this project's ``(input_dim, hidden, num_classes, ...)``.
+"""The course skeletons' model constructors, mapped onto this project's ``(input_dim, hidden, num_classes, ...)``.
 
-    LSTM(5, 1, 128, 10, 128, "cpu")                          # the skeleton's positional form
-    LSTM(seq_length=5, input_dim=1, num_hidden=128, num_classes=10, batch_size=128, device="cpu")
-    LSTM(input_dim=1, hidden=128)                            # this project's form, unchanged
+Two skeletons are in use, and both build the same modules as this project's own form:
 
-Students and graders build the models the skeleton's way; both forms make the same module. ``seq_length`` becomes
-``max_len`` (the chrono initialisation's horizon), ``batch_size`` is accepted and not needed (any batch works),
-``device`` moves the parameters there.
+    LSTM(seq_length, input_dim, hidden_dim, output_dim, batch_size, device)     CS324 (SUSTech), assignment 3
+    VanillaRNN(input_length, input_dim, hidden_dim, output_dim, device)         CS324 (SUSTech), assignment 2
+    LSTM(seq_length, input_dim, num_hidden, num_classes, batch_size, device)    the UvA-style skeleton (RNN alike)
+    LSTM(input_dim=1, hidden=128)                                               this project's form
+
+Positionally: the length, input_dim, the hidden size and the classes, then ``batch_size`` (a whole number) and/or
+``device`` (anything else), each optional. By keyword, either skeleton's names. ``seq_length`` / ``input_length``
+becomes ``max_len`` (the chrono initialisation's horizon), ``batch_size`` is accepted and not needed (any batch
+works), ``device`` moves the parameters there. Four or more positional arguments, or any name only a skeleton uses,
+select a skeleton's form; this project's form takes at most three positionally.
 """
 
 from __future__ import annotations
 
-SKELETON = ("seq_length", "input_dim", "num_hidden", "num_classes", "batch_size", "device")
+# Each skeleton name -> this project's; the two skeletons spell two of them differently.
+NAMES = {"seq_length": "max_len", "input_length": "max_len", "input_dim": "input_dim", "num_hidden": "hidden",
+         "hidden_dim": "hidden", "num_classes": "num_classes", "output_dim": "num_classes"}
+SKELETON_ONLY = {"seq_length", "input_length", "num_hidden", "hidden_dim", "output_dim", "batch_size", "device"}
+POSITIONAL = ("max_len", "input_dim", "hidden", "num_classes")
 
 
 def from_skeleton(args: tuple, kwargs: dict) -> tuple[dict, object] | None:
-    """This project's keyword arguments and the device, when ``args``/``kwargs`` are the skeleton's; else None."""
-    if len(args) != len(SKELETON) and not {"seq_length", "num_hidden", "batch_size", "device"} & set(kwargs):
+    """This project's keyword arguments and the device, when ``args``/``kwargs`` are a skeleton's; else None."""
+    if len(args) < len(POSITIONAL) and not SKELETON_ONLY & set(kwargs):
         return None
-    if len(args) > len(SKELETON):
-        raise TypeError(f"the skeleton's signature takes {len(SKELETON)} arguments ({', '.join(SKELETON)})")
-    given = dict(zip(SKELETON, args)) | kwargs
-    missing = [name for name in ("input_dim", "num_hidden") if name not in given]
+    if len(args) > len(POSITIONAL) + 2:
+        raise TypeError("a course skeleton's constructor takes at most 6 arguments: (seq_length, input_dim, "
+                        "hidden_dim, output_dim, batch_size, device)")
+    ours: dict = dict(zip(POSITIONAL, args))
+    device = None
+    for extra in args[len(POSITIONAL):]:  # batch_size (a whole number) and/or device
+        if isinstance(extra, int) and not isinstance(extra, bool):
+            continue
+        device = extra
+    kwargs = dict(kwargs)
+    device = kwargs.pop("device", device)
+    kwargs.pop("batch_size", None)
+    for name, value in kwargs.items():
+        key = NAMES.get(name, name)  # this project's own keywords (forget_bias, hidden, ...) pass through
+        if key in ours:
+            raise TypeError(f"{name}= sets {key}, which is already given")
+        ours[key] = value
+    missing = [name for name in ("input_dim", "hidden") if name not in ours]
     if missing:
-        raise TypeError(f"the skeleton's signature needs {', '.join(missing)}")
-    ours = {"input_dim": given.pop("input_dim"), "hidden": given.pop("num_hidden"),
-            "num_classes": given.pop("num_classes", 10)}
-    seq_length, device = given.pop("seq_length", None), given.pop("device", None)
-    given.pop("batch_size", None)
-    if seq_length is not None:
-        ours["max_len"] = seq_length
-    return ours | given, device
+        raise TypeError(f"the skeleton's constructor needs {' and '.join(missing)} (input_dim, hidden_dim)")
+    return ours, device
