@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import platform
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -153,17 +154,53 @@ def flush_denormals() -> None:
     torch.set_flush_denormal(True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``kill``, ``timeout`` and a batch scheduler's soft limit send), raised where the process is, so
+    that everything that cleans up after Ctrl-C (stopping workers, writing nothing half-done) runs for it too."""
+
+    exit_status = 143  # 128 + SIGTERM, as the shell reports a process ended by it
+
+
+def _raise_terminated(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise Terminated()
+
+
+def stop_processes(processes: list, interrupt: KeyboardInterrupt, grace_s: float = 60.0) -> None:
+    """After Ctrl-C or SIGTERM (``interrupt``) in a process that started ``processes``: pass a SIGTERM on to every
+    one still running (a Ctrl-C in a terminal has reached them already) and wait for each; one that outlasts
+    ``grace_s`` is killed. None goes on running after its parent."""
+    import subprocess
+    import time
+
+    if isinstance(interrupt, Terminated):
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run_main(main: Callable[[list[str] | None], object], argv: list[str] | None = None,
-             keep_memory: bool = False) -> None:
-    """Run a runner's main, turning UsageError into one line on stderr and exit status 2. ``keep_memory``: the
-    training runners keep freed memory for the next step (``keep_freed_memory``); nothing else needs it."""
+             keep_memory: bool = False,
+             interrupted: str | None = "interrupted: no record was written for the unfinished run") -> None:
+    """Run a runner's main, turning UsageError into one line on stderr and exit status 2, and Ctrl-C or SIGTERM into
+    the line ``interrupted`` (None: main has said it) and exit status 130 or 143. ``keep_memory``: the training
+    runners keep freed memory for the next step (``keep_freed_memory``); nothing else needs it."""
     if keep_memory:
         keep_freed_memory()
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(argv)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
-        print("interrupted: no record was written for the unfinished run", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as interrupt:
+        if interrupted:
+            print(interrupted, file=sys.stderr)
+        sys.exit(interrupt.exit_status if isinstance(interrupt, Terminated) else 130)

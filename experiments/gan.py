@@ -31,7 +31,7 @@ from experiments.gan_metrics import sample_quality
 from experiments.mnist_classifier import classifier_path, classify, load_classifier, scaled
 from experiments.mnist_data import MNISTBatches, load_mnist
 from experiments.progress import Progress
-from experiments.record import atomic_path
+from experiments.record import atomic_path, foreign_record, unshown_settings_tag
 from experiments.tracker import Tracker
 from models.gan import EMA, Discriminator, Generator, interpolate
 
@@ -125,10 +125,12 @@ NAME_TAGS = {"batch_size": "B", "lr": "lr", "lr_g": "lrG", "lr_d": "lrD", "lr_de
              "beta2": "b2", "latent_dim": "z", "ema": "ema", "ema_bn": "bn", "real_label": "real", "d_dropout": "drop",
              "d_spectral_norm": "sn", "instance_noise": "inoise", "top_k": "top", "r1": "r1",
              "subset": "sub"}
+SHOWN = {"g_loss", "epochs", "seed", *NAME_TAGS}  # every other setting goes into the name's hash
 
 
 def run_name(args: Args) -> str:
-    """``gan__nonsaturating__e15__ema0.999__s0``: loss, epochs, the non-default settings, seed."""
+    """``gan__nonsaturating__e15__ema0.999__s0``: loss, epochs, the non-default settings, seed; and, when a setting
+    the tags do not show differs from its default (say ``metric_samples``), a hash of those settings."""
     defaults = Args()
     parts = [f"gan__{args.g_loss}__e{args.epochs}"]
     for key, tag in NAME_TAGS.items():
@@ -136,6 +138,7 @@ def run_name(args: Args) -> str:
         if value != getattr(defaults, key):
             parts.append(tag if isinstance(value, bool) else f"{tag}{value:g}" if isinstance(value, float)
                          else f"{tag}{value}")
+    parts += unshown_settings_tag(dataclasses.asdict(args), dataclasses.asdict(defaults), SHOWN)
     return "__".join([*parts, f"s{args.seed}"])
 
 
@@ -225,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.validate()
     name = run_name(args)
     run_dir = Path(args.out) / name
+    if problem := foreign_record(run_dir, dataclasses.asdict(args)):
+        raise UsageError(problem)  # never overwrite another configuration's record
     device = resolve_device(args.device)
 
     # --- seeding ---

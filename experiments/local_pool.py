@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from experiments.cli import Terminated
 from experiments.record import (RECORD, RecordError, identity, local_records, read_record, record_path, record_paths,
                                 reuse, reused_from)
 from experiments.sweep_file import _grid_queue, _params, run_command, runner_module
@@ -239,9 +240,10 @@ def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool
                         tally.finished(twin, "FAILED (the same run in another sweep failed)", None)
                 if ok and record is not None and job.identity:
                     trained[job.identity] = Path(record["run_dir"])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (experiments.cli.Terminated)
+        stop = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
         for job in running:
-            job.process.send_signal(signal.SIGINT)
+            job.process.send_signal(stop)  # each run stops without writing its record
         for job in running:
             job.process.wait()
         print(f"interrupted: {tally.count('done')} done, {len(running)} stopped (rerun to resume)", file=sys.stderr)
@@ -307,9 +309,19 @@ def _start(job: Job, interpreter: str, slot: int, gpus: list[str], threads: int)
         handle.write(shlex.join(command) + "\n")
         handle.flush()
         job.process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                       stdin=subprocess.DEVNULL)
+                                       stdin=subprocess.DEVNULL, preexec_fn=_stop_with_parent)
     job.slot, job.started = slot, time.monotonic()
     return job
+
+
+def _stop_with_parent() -> None:
+    """In a worker, before it runs: ask Linux for SIGTERM when the pool dies, however it dies (even SIGKILL), so
+    that no run trains on orphaned. Elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1  # from linux/prctl.h
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _last_line(log: Path) -> str:

@@ -31,7 +31,7 @@ from experiments.cli import (Alias, UsageError, arg, check_writable, flush_denor
                              run_main)
 from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
 from experiments.progress import Progress
-from experiments.record import run_folder
+from experiments.record import foreign_record, run_folder, unshown_settings_tag
 from experiments.tracker import Tracker
 from models.lstm import LSTM, parse_forget_bias
 from models.rnn import RNN
@@ -165,10 +165,13 @@ class Args:
 # The steps tag shows the budget (steps + steps_per_T * T): two ways of asking for the same budget are the same run.
 NAME_TAGS = {"input_encoding": "", "forget_bias": "fb", "hidden": "H", "batch_size": "B", "steps": "steps",
              "give_up": "giveup", "max_norm": "clip"}
+SHOWN = {"model", "T", "lr", "seed", "steps_per_T", *NAME_TAGS}  # every other setting goes into the name's hash
 
 
 def run_name(args: Args) -> str:
-    """``lstm__T50__lr0.001__onehot__fbchrono__s0``: model, T, lr, the non-default settings, seed."""
+    """``lstm__T50__lr0.001__onehot__fbchrono__s0``: model, T, lr, the non-default settings, seed; and, when a
+    setting the tags do not show differs from its default (say ``eval_size``), a hash of those settings
+    (``__h1a2b3c4d``), so that two configurations never share a name or a folder."""
     defaults = Args()
     parts = [args.model, f"T{args.T}", f"lr{args.lr:g}"]
     for key, tag in NAME_TAGS.items():
@@ -180,6 +183,7 @@ def run_name(args: Args) -> str:
             continue
         if str(value) != str(default):
             parts.append(f"{tag}{value:g}" if isinstance(value, float) else f"{tag}{value}")
+    parts += unshown_settings_tag(dataclasses.asdict(args), dataclasses.asdict(defaults), SHOWN)
     parts.append(f"s{args.seed}")
     return "__".join(parts)
 
@@ -223,6 +227,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
     args.validate()
     name = run_name(args)
+    run_dir = run_folder(args.out, args.group, name)
+    if problem := foreign_record(run_dir, dataclasses.asdict(args)):
+        raise UsageError(problem)  # never overwrite another configuration's record
     device = resolve_device(args.device)
 
     # --- seeding: one place; the same seed gives the same run on the CPU ---
@@ -248,8 +255,8 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = torch.optim.RMSprop(model.parameters(), lr=args.lr)
 
     tracker = Tracker(
-        project=args.project, group=args.group, name=name, config=dataclasses.asdict(args),
-        run_dir=run_folder(args.out, args.group, name), job_type="palindrome",
+        project=args.project, group=args.group, name=name, config=dataclasses.asdict(args), run_dir=run_dir,
+        job_type="palindrome",
     )
     summary = tracker.summary
     summary.update(heldout_size=len(heldout_y), heldout_exhaustive=exhaustive, steps_to_target=None,

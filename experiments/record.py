@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import json
 import math
 import os
@@ -25,6 +26,9 @@ from pathlib import Path
 RECORD = "record.json"
 # Where a run is written and filed, not what it computes: two runs that differ only here are the same run.
 PLACEMENT = ("out", "group", "project")
+# How a run executes, not what it computes: the device and thread count it ran on, where it read MNIST and the
+# classifier from, whether it may resume its own checkpoint.
+EXECUTION = ("device", "threads", "data", "classifier", "resume")
 
 
 class RecordError(Exception):
@@ -136,8 +140,40 @@ def local_records(folder: str | Path) -> list[dict]:
 
 
 def identity(config: dict) -> str:
-    """What a run computes: its whole configuration but where it is filed (PLACEMENT), as a comparable key."""
-    return json.dumps({k: v for k, v in config.items() if k not in PLACEMENT}, sort_keys=True, default=str)
+    """What a run computes: its whole configuration but where it is filed and how it executes (PLACEMENT,
+    EXECUTION), as a comparable key."""
+    return json.dumps({k: v for k, v in config.items() if k not in PLACEMENT + EXECUTION}, sort_keys=True,
+                      default=str)
+
+
+def unshown_settings_tag(config: dict, defaults: dict, shown: set[str]) -> list[str]:
+    """The part of a run name that keeps two configurations apart when the readable tags do not: ``["h1a2b3c4d"]``,
+    a stable hash of every setting the name does not show (``shown``) that differs from its default, or ``[]`` when
+    there are none (so the names of default runs stay readable and unchanged)."""
+    unshown = {k: v for k, v in config.items()
+               if k not in shown and k not in PLACEMENT + EXECUTION and str(v) != str(defaults.get(k))}
+    if not unshown:
+        return []
+    digest = hashlib.sha1(json.dumps(unshown, sort_keys=True, default=str).encode()).hexdigest()
+    return [f"h{digest[:8]}"]
+
+
+def foreign_record(run_dir: str | Path, config: dict) -> str | None:
+    """Why ``run_dir`` may not take this run's record: it holds a complete record of another configuration (the
+    settings that differ, named); None when it holds none, or this run's own (a rerun replaces it)."""
+    path = find_record(run_dir)
+    if path is None:
+        return None
+    try:
+        theirs = read_record(path)["config"]
+    except RecordError:
+        return None  # an unreadable record is no record: the run replaces it
+    if identity(theirs) == identity(config):
+        return None
+    differ = sorted(k for k in {*theirs, *config} - set(PLACEMENT + EXECUTION) if theirs.get(k) != config.get(k))
+    shown = ", ".join(f"{k}={theirs.get(k)!r} there, {config.get(k)!r} here" for k in differ[:3])
+    return (f"{path} is the record of another configuration ({shown}); it is left as it is: give this run "
+            "another --out, or delete that folder to replace it")
 
 
 def reused_from(record: dict) -> str | None:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.cli import UsageError, arg, parse_args, run_main, stop_processes
 from experiments.gan import Args as GanArgs
 from experiments.gan import run_name as gan_run_name
 from experiments.progress import STUDY_AFTER_ENV, minutes
@@ -112,11 +112,16 @@ def gan_done(out: str, flags: list[str]) -> bool:
 
 
 def run_side_by_side(commands: list[list[str]], env: dict | None) -> int:
-    """Run the commands at once, the cores shared between them; the worst exit status."""
+    """Run the commands at once, the cores shared between them; the worst exit status. On Ctrl-C or SIGTERM every
+    stage process is stopped the same way and waited for, so that none goes on training after the study."""
     threads = max(1, (os.cpu_count() or 1) // max(1, len(commands)))
     env = {**(env or os.environ), **({"OMP_NUM_THREADS": str(threads)} if len(commands) > 1 else {})}
     processes = [subprocess.Popen(command, cwd=ROOT, env=env) for command in commands]
-    return max([process.wait() for process in processes], default=0)
+    try:
+        return max([process.wait() for process in processes], default=0)
+    except KeyboardInterrupt as interrupt:
+        stop_processes(processes, interrupt)
+        raise
 
 
 def reference_minutes(profile: str, labels: list[str]) -> dict[str, float]:
@@ -179,4 +184,4 @@ def _print_timings(timings: list[tuple[str, float, str]], started: float) -> Non
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, interrupted="interrupted: the study stopped; rerun it to resume (finished runs and stages are kept)")

@@ -98,4 +98,4 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if result["failed"] else 0
 
 if __name__ == "__main__":
-    run_main(lambda argv: sys.exit(main(argv)))
+    run_main(lambda argv: sys.exit(main(argv)), interrupted=None)  # the pool or the agents say what stopped

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from experiments.cli import stop_processes
 from experiments.sweep_file import with_group
 
 STAGGER_S = 5.0  # seconds between agent starts, so agents don't all ask the server at once
@@ -63,4 +64,10 @@ def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, 
     entity, project, sweep_id = sweep_path.split("/")
     print(f"{len(processes)} agents on {sweep_path}: https://wandb.ai/{entity}/{project}/sweeps/{sweep_id}",
           file=sys.stderr)
-    return max(p.wait() for p in processes)
+    try:
+        return max(p.wait() for p in processes)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (experiments.cli.Terminated)
+        stop_processes(processes, interrupt)
+        print(f"interrupted: {len(processes)} agents stopped; runs they finished are recorded (`make agents "
+              f"SWEEP_ID={sweep_path}` starts agents again)", file=sys.stderr)
+        raise

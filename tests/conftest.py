@@ -29,3 +29,19 @@ def run_module(module: str, *flags: str, env: dict | None = None, timeout: float
 def tiny_palindrome_flags(tmp_path: Path) -> list[str]:
     """A palindrome run that finishes in about a second."""
     return ["--T=4", "--steps=30", "--eval_every=10", "--hidden=16", "--batch_size=32", f"--out={tmp_path}/runs"]
+
+
+def another_value(field, strings: dict[str, str]):
+    """A valid value of a runner's ``Args`` field other than its default: booleans flipped, numbers moved a little
+    (whole numbers up by one, fractions halved or raised), strings from ``strings`` (a test that enumerates every
+    field fails here for a new string field until it says which other value to try)."""
+    default = field.default
+    if isinstance(default, bool):
+        return not default
+    if isinstance(default, int):
+        return default + 1
+    if isinstance(default, float):
+        return default / 2 if default > 0 else 0.5
+    if field.name not in strings:
+        raise KeyError(f"no other value given for the string field {field.name!r}")
+    return strings[field.name]

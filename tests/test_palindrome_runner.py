@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,14 +12,18 @@ import torch
 from analysis.runs import load_runs
 from analysis.selection import comparison_runs, crossfit_runs
 from experiments import palindrome
-from tests.conftest import ROOT, run_module
+from experiments.record import EXECUTION, PLACEMENT
+from tests.conftest import ROOT, another_value, run_module
 
 
 def test_tiny_run_writes_a_complete_record(tiny_palindrome_flags: list[str]) -> None:
     result = run_module("experiments.palindrome", "--model=lstm", "--seed=3", *tiny_palindrome_flags)
     assert result.returncode == 0, result.stderr
     out = Path(tiny_palindrome_flags[-1].split("=", 1)[1])
-    record = json.loads((out / "lstm__T4__lr0.001__H16__B32__steps30__s3" / "record.json").read_text())
+    flags = ["--model=lstm", "--seed=3", *tiny_palindrome_flags]
+    name = palindrome.run_name(palindrome.parse_args(palindrome.Args, flags))
+    assert name.startswith("lstm__T4__lr0.001__H16__B32__steps30__h") and name.endswith("__s3")  # eval_every: hashed
+    record = json.loads((out / name / "record.json").read_text())
     assert record["config"]["T"] == 4 and record["summary"]["steps_done"] == 30
     assert [row["step"] for row in record["history"]] == [10, 20, 30]
     assert len(record["summary"]["grad_flow/init"]) == 3  # one norm per input step
@@ -191,3 +196,50 @@ def test_committed_cells_with_mixed_outcomes_rest_on_at_least_five_seeds() -> No
     mixed = cells[(cells["sum"] > 0) & (cells["sum"] < cells["size"])]
     assert len(mixed) > 0
     assert (mixed["size"] >= 5).all(), mixed[mixed["size"] < 5].to_dict("index")
+
+
+def test_every_setting_that_changes_a_run_changes_its_folder() -> None:
+    """Two configurations never share a record folder: each field of Args (enumerated, so a new field is covered)
+    moved off its default gives a name of its own; only where a run is filed or how it executes leaves it alone."""
+    base = palindrome.run_name(palindrome.Args())
+    assert base == "lstm__T5__lr0.001__s0"  # default runs keep their readable names
+    names = {}
+    for field in dataclasses.fields(palindrome.Args):
+        value = another_value(field, {"model": "rnn", "input_encoding": "onehot", "forget_bias": "chrono",
+                                      "device": "cpu", "out": "elsewhere", "project": "p", "group": "g"})
+        names[field.name] = palindrome.run_name(palindrome.parse_args(palindrome.Args, [f"--{field.name}={value}"]))
+    unchanged = {k for k, v in names.items() if v == base}
+    assert unchanged == set(PLACEMENT + EXECUTION) & set(names), unchanged
+    changed = {k: v for k, v in names.items() if k not in unchanged}
+    assert len(set(changed.values())) == len(changed), changed
+    # The hash is stable (the same settings give the same name in every process) and readable tags stay in front.
+    assert names["eval_size"] == palindrome.run_name(palindrome.parse_args(palindrome.Args, ["--eval_size=2049"]))
+    assert names["eval_size"].startswith("lstm__T5__lr0.001__h") and names["eval_size"].endswith("__s0")
+
+
+def test_a_folder_holding_another_configurations_record_is_refused_and_kept(tmp_path: Path) -> None:
+    flags = ["--T=4", "--steps=20", "--eval_every=10", "--hidden=8", "--grad_flow=False", f"--out={tmp_path}"]
+    first = run_module("experiments.palindrome", *flags)
+    assert first.returncode == 0, first.stderr
+    (record_path,) = tmp_path.rglob("record.json")
+    record = json.loads(record_path.read_text())
+    record["config"]["eval_size"] = 512  # as if a differently configured run had been filed here
+    record_path.write_text(json.dumps(record))
+    before = record_path.read_bytes()
+    refused = run_module("experiments.palindrome", *flags)
+    assert refused.returncode == 2, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "another configuration (eval_size=512" in refused.stderr
+    assert record_path.read_bytes() == before
+    # Its own record is no obstacle: a rerun of the same configuration replaces it.
+    record["config"]["eval_size"] = 2048
+    record_path.write_text(json.dumps(record))
+    assert run_module("experiments.palindrome", *flags).returncode == 0
+
+
+def test_a_run_prints_no_warnings(tmp_path: Path) -> None:
+    """Flushing denormals (the runner does) before numpy measures its float types made numpy warn at every run's
+    end, when W&B's offline run is written; the user's terminal and the run logs hold only what the run says."""
+    result = run_module("experiments.palindrome", "--T=6", "--steps=20", "--eval_every=10", "--hidden=8",
+                        f"--out={tmp_path}", env={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path)})
+    assert result.returncode == 0
+    assert "Warning" not in result.stderr, result.stderr

@@ -388,3 +388,50 @@ def test_a_study_read_from_wandb_gives_the_same_macros_as_its_local_records(tmp_
     history = runs_module.load_history("wandb:me/proj", metrics=["eval/acc", "train/loss"])  # from the cache now
     assert palindrome_results(from_wandb, history) == palindrome_results(
         local, runs_module.load_history(ROOT / "results" / "runs", metrics=["eval/acc", "train/loss"]))
+
+
+def _processes_mentioning(*texts: str) -> list[int]:
+    """Pids of this machine's processes whose command line (arguments joined by spaces) contains every text."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if all(text in line for text in texts):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the workers")
+def test_sigterm_to_the_pool_stops_its_workers_and_the_rerun_resumes(tmp_path: Path) -> None:
+    """``kill PID`` (or ``timeout``, or a scheduler's soft limit) reaches the pool's process alone: it must stop both
+    workers, leave no partial record, say how to resume and exit 143, like Ctrl-C."""
+    import signal
+    import time
+
+    path = tmp_path / "term.yaml"  # two LSTM runs of many seconds, side by side
+    path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
+                    .replace("T: {value: 4}", "T: {value: 12}").replace("steps: {value: 20}", "steps: {value: 1500}"))
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=2",
+               f"--out={out}"]
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    pool = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(workers := _processes_mentioning("experiments.palindrome", f"--out={out} ")) < 2:
+        assert time.monotonic() < deadline and pool.poll() is None, "the workers never started"
+        time.sleep(0.1)
+    time.sleep(1.0)  # into training
+    pool.send_signal(signal.SIGTERM)  # to the pool alone, not its process group
+    _, stderr = pool.communicate(timeout=60)
+    assert pool.returncode == 143, stderr
+    assert "interrupted: 0 done, 2 stopped (rerun to resume)" in stderr, stderr
+    time.sleep(2.0)
+    assert not set(workers) & set(_processes_mentioning("experiments.palindrome", f"--out={out} ")), "orphaned workers"
+    assert not list(out.rglob("record.json")) and not list(out.rglob(".record.json.tmp-*"))
+
+    resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(list(out.rglob("record.json"))) == 2
