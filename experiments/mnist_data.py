@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.record import atomic_write
 
 MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -72,7 +73,7 @@ def invalid_files(root: str | Path) -> list[str]:
 def write_idx(path: Path, array: np.ndarray) -> None:
     """IDX: two zero bytes, type 0x08 (unsigned byte), the number of dimensions, each size big-endian, the data."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    with open(path, "wb") as handle:
+    with atomic_write(path, "wb") as handle:  # whole or absent: a reader (or a second acquisition) never sees a part
         handle.write(struct.pack(">BBBB", 0, 0, 0x08, array.ndim))
         handle.write(struct.pack(f">{array.ndim}I", *array.shape))
         handle.write(array.tobytes())
