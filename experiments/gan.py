@@ -31,7 +31,7 @@ from experiments.gan_metrics import sample_quality
 from experiments.mnist_classifier import classifier_path, classify, load_classifier, scaled
 from experiments.mnist_data import MNISTBatches, load_mnist
 from experiments.progress import Progress
-from experiments.record import atomic_path, foreign_record, unshown_settings_tag
+from experiments.record import atomic_path, default_out, foreign_record, unshown_settings_tag
 from experiments.tracker import Tracker
 from models.gan import EMA, Discriminator, Generator, interpolate
 
@@ -78,7 +78,7 @@ class Args:
     classifier: str = arg("", "cached MNIST classifier; empty = <out>/mnist_classifier/classifier.pt")
     resume: bool = arg(True, "continue from <run dir>/checkpoint.pt if an earlier run was interrupted")
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
-    out: str = arg("runs", "the run goes to <out>/<run name>/")
+    out: str = arg(default_out(), "the run goes to <out>/<run name>/ ($STUDY_RUNS_DIR sets the default)")
     project: str = arg("gan-mnist", "W&B project")
     group: str = arg("gan", "W&B group")
 

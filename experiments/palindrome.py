@@ -31,7 +31,7 @@ from experiments.cli import (Alias, UsageError, arg, check_writable, flush_denor
                              run_main)
 from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
 from experiments.progress import Progress
-from experiments.record import foreign_record, run_folder, unshown_settings_tag
+from experiments.record import default_out, foreign_record, run_folder, unshown_settings_tag
 from experiments.tracker import Tracker
 from models.lstm import LSTM, parse_forget_bias
 from models.rnn import RNN
@@ -106,7 +106,8 @@ class Args:
     grad_flow: bool = arg(True, "record the norm of dL/dh(t) for every t at initialisation and at the end")
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
     threads: int = arg(0, "CPU threads for torch; 0 keeps torch's default")
-    out: str = arg("runs", "folder of run records: the record goes to <out>/<group>/<run name>/record.json")
+    out: str = arg(default_out(), "folder of run records: the record goes to <out>/<group>/<run name>/record.json "
+                                  "($STUDY_RUNS_DIR sets the default)")
     project: str = arg("lstm-vs-rnn", "W&B project")
     group: str = arg("", "the sweep this run belongs to (its W&B group; every sweep file sets it to its own name)")
 

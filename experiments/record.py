@@ -24,6 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 RECORD = "record.json"
+# The runners' default --out, when set: the W&B agent launcher sets it, since an agent passes a run only the sweep's
+# parameters, so that a run it starts files its record under the --out its sweep was launched with.
+OUT_ENV = "STUDY_RUNS_DIR"
 # Where a run is written and filed, not what it computes: two runs that differ only here are the same run.
 PLACEMENT = ("out", "group", "project")
 # How a run executes, not what it computes: the device and thread count it ran on, where it read MNIST and the
@@ -33,6 +36,11 @@ EXECUTION = ("device", "threads", "data", "classifier", "resume")
 
 class RecordError(Exception):
     """A record (or a folder of them) is missing, empty or corrupt; the message says which file and what to do."""
+
+
+def default_out() -> str:
+    """Where records go when a run is not told (``--out``): $STUDY_RUNS_DIR, else ``runs``."""
+    return os.environ.get(OUT_ENV) or "runs"
 
 
 def run_folder(out: str | Path, group: str, name: str) -> Path:

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.join:
         if args.join.count("/") != 2:
             raise UsageError(f"--join={args.join} is not entity/project/id")
-        return launch_agents(args.join, gpus, args.agents, Path(args.out) / "agents", args.dry_run)
+        return launch_agents(args.join, gpus, args.agents, Path(args.out) / "agents", args.dry_run, args.out)
 
     configs = [load_sweep(path) for path in args.sweep.split(",") if path.strip()]  # every file checked first
     backend = args.backend
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         for config in configs:  # on W&B each sweep is its own, with its own agents, one after another
             if args.dry_run:
                 print(f"wandb sweep --project {args.project} <{config['name']}>   # creates the sweep, prints its id")
-                launch_agents(f"<entity>/{args.project}/<sweep id>", gpus, args.agents, Path(), True)
+                launch_agents(f"<entity>/{args.project}/<sweep id>", gpus, args.agents, Path(), True, args.out)
                 continue
             try:
                 sweep_path = create_wandb_sweep(config, args.project)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"created W&B sweep {sweep_path}; more agents elsewhere: make agents SWEEP_ID={sweep_path}",
                   file=sys.stderr)
             logs = Path(args.out) / config["name"] / "agents"
-            status = max(status, launch_agents(sweep_path, gpus, args.agents, logs, False))
+            status = max(status, launch_agents(sweep_path, gpus, args.agents, logs, False, args.out))
         if backend == "wandb":
             return status
     workers = args.workers or len(gpus) or os.cpu_count() or 1

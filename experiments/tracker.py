@@ -149,6 +149,11 @@ class Tracker:
             meta["wandb_dir"] = str(Path(self.wandb_run.dir).parent)
             self.wandb_run.summary.update(jsonable(self.summary))
             self.wandb_run.finish()
+            import wandb
+
+            # Close W&B's service now, in order, rather than from its exit hook, which raced the service's
+            # finalizer thread in agent-started runs ("AlreadyJoinedError: Cannot schedule tasks after join()").
+            wandb.teardown()
         record = {"name": self.name, "config": self.config, "summary": self.summary, "history": self.history,
                   "meta": meta}
         return write_record(self.run_dir, record)

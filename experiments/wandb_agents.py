@@ -15,20 +15,24 @@ import time
 from pathlib import Path
 
 from experiments.cli import stop_processes
+from experiments.record import OUT_ENV
 from experiments.sweep_file import with_group
 
 STAGGER_S = 5.0  # seconds between agent starts, so agents don't all ask the server at once
 VENV_BIN = Path(sys.executable).parent
 
 
-def agent_commands(sweep_path: str, gpus: list[str], agents: int) -> list[tuple[dict, list[str]]]:
-    """(environment, command) for each agent: one per GPU, or ``agents`` on CPU, using the venv's wandb."""
+def agent_commands(sweep_path: str, gpus: list[str], agents: int, out: str | Path = "runs"
+                   ) -> list[tuple[dict, list[str]]]:
+    """(environment, command) for each agent: one per GPU, or ``agents`` on CPU, using the venv's wandb. An agent
+    passes its runs only the sweep's parameters, so where their records go (``out``) travels in the environment the
+    agent hands on to them ($STUDY_RUNS_DIR, the runners' default --out)."""
     wandb_cli = str(VENV_BIN / "wandb")
     slots = gpus if gpus else [None] * agents
     commands = []
     for gpu in slots:
         # PATH starts with the venv so that the agent's ${interpreter} (plain "python") is the venv's Python.
-        env = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", OUT_ENV: str(Path(out).resolve())}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         commands.append((env, [wandb_cli, "agent", sweep_path]))
@@ -44,8 +48,18 @@ def create_wandb_sweep(config: dict, project: str) -> str:
     return f"{entity}/{project}/{sweep_id}"
 
 
-def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, dry_run: bool) -> int:
-    commands = agent_commands(sweep_path, gpus, agents)
+def sweep_url(sweep_path: str) -> str:
+    """The sweep's page in W&B's app, on the server WANDB_BASE_URL names (W&B's own mapping from its API's address
+    to its app's: wandb.ai for W&B's cloud, the same host for a self-hosted server)."""
+    from wandb.util import app_url
+
+    entity, project, sweep_id = sweep_path.split("/")
+    return f"{app_url(os.environ.get('WANDB_BASE_URL', 'https://api.wandb.ai'))}/{entity}/{project}/sweeps/{sweep_id}"
+
+
+def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, dry_run: bool,
+                  out: str | Path = "runs") -> int:
+    commands = agent_commands(sweep_path, gpus, agents, out)
     if dry_run:
         for env, command in commands:
             print(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k != "PATH"), shlex.join(command))
@@ -61,9 +75,7 @@ def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, 
                                               stderr=subprocess.STDOUT))
         print(f"agent {n} ({'GPU ' + env['CUDA_VISIBLE_DEVICES'] if 'CUDA_VISIBLE_DEVICES' in env else 'CPU'}) "
               f"-> {log}", file=sys.stderr)
-    entity, project, sweep_id = sweep_path.split("/")
-    print(f"{len(processes)} agents on {sweep_path}: https://wandb.ai/{entity}/{project}/sweeps/{sweep_id}",
-          file=sys.stderr)
+    print(f"{len(processes)} agents on {sweep_path}: {sweep_url(sweep_path)}", file=sys.stderr)
     try:
         return max(p.wait() for p in processes)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (experiments.cli.Terminated)

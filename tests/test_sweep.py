@@ -182,6 +182,29 @@ def test_agent_commands_one_per_gpu_each_with_its_own_device() -> None:
     assert len(cpu) == 2 and all("CUDA_VISIBLE_DEVICES" not in env for env, _ in cpu)
 
 
+def test_an_agents_runs_file_their_records_under_the_sweeps_out(tmp_path: Path) -> None:
+    """An agent passes a run only the sweep's parameters: where its record goes travels in the environment."""
+    out = tmp_path / "elsewhere"
+    (env, _), = sweep_runner.agent_commands("me/proj/abc", gpus=[], agents=1, out=out)
+    assert env["STUDY_RUNS_DIR"] == str(out.resolve())
+    run = run_module("experiments.palindrome", "--T=4", "--steps=10", "--eval_every=10", "--hidden=8",
+                     "--grad_flow=False", "--group=length_x", env={"STUDY_RUNS_DIR": env["STUDY_RUNS_DIR"]})
+    assert run.returncode == 0, run.stderr
+    assert len(list((out / "length_x").glob("*/record.json"))) == 1
+
+
+def test_the_sweeps_link_is_on_the_configured_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    from experiments.wandb_agents import sweep_url
+
+    monkeypatch.delenv("WANDB_BASE_URL", raising=False)
+    monkeypatch.delenv("WANDB_APP_URL", raising=False)
+    from wandb.util import app_url
+
+    assert sweep_url("me/proj/abc") == f"{app_url('https://api.wandb.ai')}/me/proj/sweeps/abc"  # W&B's cloud app
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:8080")
+    assert sweep_url("me/proj/abc") == "http://127.0.0.1:8080/me/proj/sweeps/abc"
+
+
 def test_dry_run_of_the_wandb_backend_prints_sweep_and_agents(tiny_sweep: Path) -> None:
     result = make("sweep", SWEEP=str(tiny_sweep), BACKEND="wandb", GPUS="0,1", DRY_RUN="1")
     assert result.returncode == 0, result.stderr
