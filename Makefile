@@ -48,7 +48,7 @@ $(STAMP): requirements.txt
 
 test: install ## Lint (ruff), then the test suite (CPU, W&B disabled)
 	$(PY) -m ruff check .
-	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist loadfile --durations=10
+	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal --durations=10
 
 bench: install ## Benchmarks: ms per step against torch.nn, GAN epoch against torchvision's loader (-> results/bench.txt)
 	$(PY) -m experiments.bench --gan=True --dataset=True | tee results/bench.txt.tmp

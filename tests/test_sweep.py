@@ -281,7 +281,7 @@ def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) 
     path = tmp_path / "kill.yaml"  # 6 runs of a few seconds each, one at a time
     path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
                     .replace("T: {value: 4}", "T: {values: [4, 6, 8]}")
-                    .replace("steps: {value: 20}", "steps: {value: 400}"))
+                    .replace("steps: {value: 20}", "steps: {value: 200}"))
     out = tmp_path / "runs"
     command = [sys.executable, "-m", "experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=1",
                f"--out={out}"]
