@@ -15,13 +15,15 @@ import seaborn as sns
 
 from analysis.selection import ACC, SOLVED, comparison_runs, crossfit_runs
 from analysis.statistics import breaking_point, solve_rates, solved_by_step
-from analysis.style import COLORBLIND, MODEL_LABELS, MODEL_ORDER, MODEL_PALETTE, VARIANT_ORDER, WIDTH_IN
+from analysis.style import COLORBLIND, WIDTH_IN, model_labels, model_order, palette, variant_order
+from experiments.variants import CONTRAST
 
 CHANCE = 0.1  # ten digits
+BOOTSTRAP_SEED = 0  # seaborn's 95% intervals are bootstrapped: seeded, a figure is the same on every build
 
 
 def variants_in(frame: pd.DataFrame) -> list[str]:
-    return [v for v in VARIANT_ORDER if v in set(frame["variant"])]
+    return [v for v in variant_order() if v in set(frame["variant"])]
 
 
 def reported_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +55,7 @@ def log_T_axis(ax, lengths) -> None:
 
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
-    frame["Model"] = frame["model"].map(MODEL_LABELS)
+    frame["Model"] = frame["model"].map(model_labels())
     return frame
 
 
@@ -65,18 +67,18 @@ def accuracy_vs_T(runs: pd.DataFrame) -> plt.Figure | None:
         return None
     variants = variants_in(reported)
     fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH_IN, 3.0), sharex=True)
-    sns.lineplot(data=reported, x="T", y=ACC, hue="variant", hue_order=variants, palette=MODEL_PALETTE,
-                 errorbar=("ci", 95), marker="o", ax=left, legend=False)
+    sns.lineplot(data=reported, x="T", y=ACC, hue="variant", hue_order=variants, palette=palette(),
+                 errorbar=("ci", 95), seed=BOOTSTRAP_SEED, marker="o", ax=left, legend=False)
     for variant in variants:  # each seed as a faint dot under its line
         seeds = reported[reported["variant"] == variant]
-        left.scatter(seeds["T"], seeds[ACC], s=9, alpha=0.35, color=MODEL_PALETTE[variant], zorder=1)
+        left.scatter(seeds["T"], seeds[ACC], s=9, alpha=0.35, color=palette()[variant], zorder=1)
     left.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
     left.axhline(SOLVED, color="grey", linestyle="--", linewidth=0.8)
     left.set(xlabel="palindrome length T", ylabel="final accuracy", ylim=(0, 1.03), title="final accuracy")
     rates = solve_rates(reported)
     for k, variant in enumerate(variants):
         cell = rates[rates["variant"] == variant]
-        color = MODEL_PALETTE[variant]
+        color = palette()[variant]
         dodge = 1.04 ** (k - (len(variants) - 1) / 2)  # variants side by side at a shared T (log axis)
         spread = np.clip([cell["rate"] - cell["low"], cell["high"] - cell["rate"]], 0, 1)
         right.errorbar(cell["T"] * dodge, cell["rate"], yerr=spread,
@@ -173,17 +175,17 @@ def steps_to_target(runs: pd.DataFrame, target: float = SOLVED) -> plt.Figure | 
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.2))
     if not reached.empty:
         sns.lineplot(
-            data=reached, x="T", y="steps_to_target", hue="variant", palette=MODEL_PALETTE,
+            data=reached, x="T", y="steps_to_target", hue="variant", palette=palette(),
             hue_order=variants_in(reached), estimator="median", errorbar=None, marker="o", ax=ax,
         )
-        sns.scatterplot(data=reached, x="T", y="steps_to_target", hue="variant", palette=MODEL_PALETTE, s=14,
+        sns.scatterplot(data=reached, x="T", y="steps_to_target", hue="variant", palette=palette(), s=14,
                         alpha=0.4, legend=False, ax=ax)
     budgets = best.groupby("T")["step_budget"].max()
     ax.plot(budgets.index, budgets.values, color="0.6", linestyle="--", linewidth=1, label="step budget", zorder=0)
     for variant in variants_in(best):
         miss = missed[missed["variant"] == variant]
         if not miss.empty:
-            ax.scatter(miss["T"], miss["steps_done"], marker="x", color=MODEL_PALETTE[variant], s=25,
+            ax.scatter(miss["T"], miss["steps_done"], marker="x", color=palette()[variant], s=25,
                        label=f"{variant}: unsolved (where it stopped)")
     log_T_axis(ax, best["T"])
     ax.set(xlabel="palindrome length T", ylabel=f"steps to {target:.0%} accuracy", ylim=(0, budgets.max() * 1.08))
@@ -227,9 +229,9 @@ def training_curves(runs: pd.DataFrame, history: pd.DataFrame, lengths: list[int
         cell = best[best["T"] == T][["name", "variant"]].drop_duplicates("name")
         curves = carried_forward(history[history["name"].isin(cell["name"])]).merge(cell, on="name")
         for _, run in curves.groupby("name"):
-            ax.plot(run["step"], run[ACC], color=MODEL_PALETTE[run["variant"].iloc[0]], linewidth=0.5, alpha=0.35)
-        sns.lineplot(data=curves, x="step", y=ACC, hue="variant", palette=MODEL_PALETTE,
-                     hue_order=variants_in(curves), errorbar=("ci", 95), ax=ax)
+            ax.plot(run["step"], run[ACC], color=palette()[run["variant"].iloc[0]], linewidth=0.5, alpha=0.35)
+        sns.lineplot(data=curves, x="step", y=ACC, hue="variant", palette=palette(),
+                     hue_order=variants_in(curves), errorbar=("ci", 95), seed=BOOTSTRAP_SEED, ax=ax)
         counts = sorted(set(curves.groupby("variant")["name"].nunique()))
         ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
         ax.set(title=f"T = {T} (n = {'/'.join(map(str, counts))})", xlabel="training step",
@@ -247,8 +249,9 @@ def gradient_flow_frame(runs: pd.DataFrame) -> tuple[int, pd.DataFrame] | None:
     if best.empty or "grad_flow/init" not in best:
         return None
     solved = best.groupby(["variant", "T"])["solved"].mean().unstack("variant")
-    both = [T for T in solved.index if {"RNN", "LSTM"} <= set(best[best["T"] == T]["variant"])]
-    contrast = [T for T in both if solved.loc[T].get("LSTM", 0) >= 0.5 and solved.loc[T].get("RNN", 1) < 0.5]
+    baseline, studied = CONTRAST  # experiments/variants.py: the RNN and the LSTM
+    both = [T for T in solved.index if {baseline, studied} <= set(best[best["T"] == T]["variant"])]
+    contrast = [T for T in both if solved.loc[T].get(studied, 0) >= 0.5 and solved.loc[T].get(baseline, 1) < 0.5]
     T = int(max(contrast)) if contrast else int(sorted(best["T"].unique())[len(best["T"].unique()) // 2])
     rows = []
     for _, run in best[best["T"] == T].iterrows():
@@ -268,8 +271,9 @@ def gradient_flow(runs: pd.DataFrame) -> plt.Figure | None:
     T, frame = found
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 2.8), sharey=True)
     for ax, when, title in zip(axes, ("init", "final"), ("at initialisation", "after training")):
-        sns.lineplot(data=frame[frame["when"] == when], x="t", y="norm", hue="variant", palette=MODEL_PALETTE,
-                     hue_order=variants_in(frame), errorbar=("ci", 95), ax=ax, legend=ax is axes[0])
+        sns.lineplot(data=frame[frame["when"] == when], x="t", y="norm", hue="variant", palette=palette(),
+                     hue_order=variants_in(frame), errorbar=("ci", 95), seed=BOOTSTRAP_SEED, ax=ax,
+                     legend=ax is axes[0])
         ax.set(yscale="log", title=f"{title}, T = {T}", xlabel="time step t",
                ylabel=r"$\|\partial L / \partial h^{(t)}\|$")
     axes[0].legend(title=None)
@@ -285,8 +289,8 @@ def forget_bias_ablation(runs: pd.DataFrame) -> plt.Figure | None:
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 2.8), layout="constrained")
     order = sorted(chosen["init"].unique(), key=lambda s: (s == "chrono", s))
     colors = COLORBLIND[4:4 + len(order)]
-    sns.barplot(data=chosen, x="T", y=ACC, hue="init", hue_order=order, errorbar=("ci", 95), ax=axes[0],
-                palette=colors)
+    sns.barplot(data=chosen, x="T", y=ACC, hue="init", hue_order=order, errorbar=("ci", 95), seed=BOOTSTRAP_SEED,
+                ax=axes[0], palette=colors)
     sns.stripplot(data=chosen, x="T", y=ACC, hue="init", hue_order=order, dodge=True, palette=["black"] * len(order),
                   size=3, legend=False, ax=axes[0])
     axes[0].set(xlabel="palindrome length T", ylabel="final accuracy", ylim=(0, 1.05), title="final accuracy")
@@ -305,12 +309,13 @@ def encoding_ablation(runs: pd.DataFrame) -> plt.Figure | None:
     if chosen.empty:
         return None
     chosen = _labelled(chosen)
-    models = [MODEL_LABELS[m] for m in MODEL_ORDER if MODEL_LABELS[m] in set(chosen["Model"])]
+    labels = model_labels()
+    models = [labels[m] for m in model_order() if labels[m] in set(chosen["Model"])]
     fig, axes = plt.subplots(1, len(models), figsize=(WIDTH_IN, 2.8), sharey=True, squeeze=False)
     for ax, model in zip(axes[0], models):
         sns.barplot(data=chosen[chosen["Model"] == model], x="T", y=ACC, hue="input_encoding",
-                    hue_order=["scalar", "onehot"], errorbar=("ci", 95), ax=ax, palette=[COLORBLIND[2], COLORBLIND[7]],
-                    legend=ax is axes[0][0])
+                    hue_order=["scalar", "onehot"], errorbar=("ci", 95), seed=BOOTSTRAP_SEED, ax=ax,
+                    palette=[COLORBLIND[2], COLORBLIND[7]], legend=ax is axes[0][0])
         ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
         ax.set(title=model, xlabel="palindrome length T", ylabel="final accuracy", ylim=(0, 1.05))
     handles, labels = axes[0][0].get_legend_handles_labels()

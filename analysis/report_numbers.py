@@ -18,9 +18,14 @@ import pandas as pd
 from analysis.palindrome_figures import gradient_flow_frame, reported_runs
 from analysis.selection import ACC, SOLVED, comparison_runs
 from analysis.statistics import breaking_point, solve_rates
-from analysis.style import MODEL_LABELS, MODEL_ORDER, VARIANT_ORDER, VARIANT_SLUGS
+from analysis.style import model_labels, model_order, variant_order, variant_slugs
+from experiments.variants import CONTRAST, VARIANTS
 
-VARIANT_NAMES = {"RNN": "vanilla RNN", "LSTM": "LSTM with $b_f=1$", "LSTM (chrono)": "LSTM with chrono initialisation"}
+
+
+def variant_names() -> dict[str, str]:
+    """Each variant's name in the report's sentences (experiments/variants.py)."""
+    return {variant.label: variant.prose for variant in VARIANTS}
 CHECK_GROUP = "check_give_up"  # sweeps/check_give_up.yaml: the give-up check at the template's 10,000 steps
 
 
@@ -73,6 +78,7 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     best = reported_runs(runs)
     if best.empty:
         return {}
+    slugs, names = variant_slugs(), variant_names()
     lengths = sorted(int(t) for t in best["T"].unique())
     longest = max(lengths)
     # The GAN and the classifier have no T. A run that several sweeps share (reused by the local runner, or the same
@@ -116,12 +122,12 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
         out["give-up-sentence"] = "Runs that stay at chance train for their whole budget"
 
     # The learning-rate policy: the grids, and how often the cross-fitted choice sat at a grid's edge.
-    variants = [v for v in VARIANT_ORDER if v in set(best["variant"])]
+    variants = [v for v in variant_order() if v in set(best["variant"])]
     grids = []
     for variant in variants:
         grid = sorted(comparison[comparison["variant"] == variant]["lr"].unique())
-        out[f"{VARIANT_SLUGS[variant]}-lr-grid"] = ", ".join(_lr(g) for g in grid)
-        grids.append(f"{', '.join(_lr(g) for g in grid)} for the {VARIANT_NAMES[variant]}")
+        out[f"{slugs[variant]}-lr-grid"] = ", ".join(_lr(g) for g in grid)
+        grids.append(f"{', '.join(_lr(g) for g in grid)} for the {names[variant]}")
     out["lr-grids"] = "; ".join(grids)
     edge = best[best["lr_at_edge"]]
     # Where the best rate sits at a grid's edge, a wider grid might do better, unless the cell is flat: every rate
@@ -139,7 +145,7 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
            + " the outcome depends on the rate and a wider grid might do better" if telling else ""))
     chosen = best.groupby(["variant", "T"])["lr_chosen"].agg(lambda lrs: sorted(set(lrs)))
     out["lr-chosen-sentence"] = "; ".join(
-        f"{VARIANT_NAMES[v]}: " + ", ".join(f"$T={T}$: " + "/".join(f"{lr:g}" for lr in chosen[(v, T)])
+        f"{names[v]}: " + ", ".join(f"$T={T}$: " + "/".join(f"{lr:g}" for lr in chosen[(v, T)])
                                              for T in sorted(best[best["variant"] == v]["T"].unique()))
         for v in variants)
 
@@ -147,7 +153,7 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     rates = solve_rates(best)
     points = {}
     for variant in variants:
-        slug, runs_v = VARIANT_SLUGS[variant], best[best["variant"] == variant]
+        slug, runs_v = slugs[variant], best[best["variant"] == variant]
         points[variant] = breaking_point(runs_v)
         out[f"{slug}-breaking-point"] = breaking_point_text(points[variant])
         out[f"{slug}-lengths"] = ", ".join(str(int(t)) for t in sorted(runs_v["T"].unique()))
@@ -155,7 +161,7 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
         out[f"{slug}-acc-longest"] = f"{runs_v[runs_v['T'] == longest][ACC].mean():.3f}" if len(cell) else "--"
         solved_all = rates[(rates["variant"] == variant) & (rates["rate"] == 1.0)]["T"]
         out[f"{slug}-largest-all-solved-T"] = int(solved_all.max()) if len(solved_all) else "none"
-    out["breaking-sentence"] = "; ".join(f"{VARIANT_NAMES[v]}, {out[VARIANT_SLUGS[v] + '-breaking-point']}"
+    out["breaking-sentence"] = "; ".join(f"{names[v]}, {out[slugs[v] + '-breaking-point']}"
                                          for v in variants)
     at_longest = rates[rates["T"] == longest]
     out["longest-sentence"] = ", ".join(
@@ -164,7 +170,7 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     ranked = sorted(variants, key=lambda v: (points[v]["censored"] != "above", -(points[v]["T50"] or 0)))
     out["comparison-sentence"] = (
         "the length at which the chance of solving falls below one half is "
-        + "; ".join(f"for the {VARIANT_NAMES[v]} {out[VARIANT_SLUGS[v] + '-breaking-point']}" for v in ranked))
+        + "; ".join(f"for the {names[v]} {out[slugs[v] + '-breaking-point']}" for v in ranked))
 
     # Budget: where unsolved runs stopped. Censored at the full budget means more steps might have changed the verdict.
     unsolved = best[~best["solved"]]
@@ -180,17 +186,18 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     # The lr grid as a whole (the heatmap): how sensitive each model is.
     for variant in variants:
         grid = comparison[comparison["variant"] == variant]
-        out[f"{VARIANT_SLUGS[variant]}-lr-grid-mean"] = f"{grid[ACC].mean():.2f}"
+        out[f"{slugs[variant]}-lr-grid-mean"] = f"{grid[ACC].mean():.2f}"
         share = grid.groupby("lr")["solved"].mean()
-        out[f"{VARIANT_SLUGS[variant]}-lr-solved-share"] = ", ".join(f"{lr:g}: {_pct(s)}" for lr, s in share.items())
-    lengths_of = {v: set(comparison[comparison["variant"] == v]["T"]) for v in ("RNN", "LSTM")}
-    shared_T = sorted(lengths_of["RNN"] & lengths_of["LSTM"])
+        out[f"{slugs[variant]}-lr-solved-share"] = ", ".join(f"{lr:g}: {_pct(s)}" for lr, s in share.items())
+    baseline, studied = CONTRAST  # experiments/variants.py: the RNN and the LSTM
+    lengths_of = {v: set(comparison[comparison["variant"] == v]["T"]) for v in CONTRAST}
+    shared_T = sorted(lengths_of[baseline] & lengths_of[studied])
     if shared_T:
         means = comparison[comparison["T"].isin(shared_T)].groupby("variant")[ACC].mean()
         out["lr-sentence"] = (f"Averaged over every learning rate and seed at the lengths both ran "
-                              f"($T={', '.join(map(str, shared_T))}$), the LSTM reaches "
-                              f"{means.get('LSTM', float('nan')):.2f} "
-                              f"and the RNN {means.get('RNN', float('nan')):.2f}")
+                              f"($T={', '.join(map(str, shared_T))}$), the {studied} reaches "
+                              f"{means.get(studied, float('nan')):.2f} "
+                              f"and the {baseline} {means.get(baseline, float('nan')):.2f}")
 
     found = gradient_flow_frame(runs)
     if found is not None:
@@ -200,7 +207,7 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
         for variant in init.index.get_level_values(0).unique():
             norms = init[variant]
             # the last step's gradient over the first's
-            out[f"{VARIANT_SLUGS[variant]}-gradflow-ratio"] = f"{norms.iloc[-1] / norms.iloc[0]:,.0f}"
+            out[f"{slugs[variant]}-gradflow-ratio"] = f"{norms.iloc[-1] / norms.iloc[0]:,.0f}"
 
     out.update(_ablation_numbers(runs))
     out.update(_check_numbers(runs, best, history))
@@ -241,11 +248,12 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
         lengths = sorted(int(t) for t in encoding["T"].unique())
         means = encoding.groupby(["model", "input_encoding", "T"])[ACC].mean()
         parts = []
-        for model in MODEL_ORDER:
+        labels = model_labels()
+        for model in model_order():
             if (model, "onehot") in means.index.droplevel(2) and (model, "scalar") in means.index.droplevel(2):
                 onehot = "/".join(f"{means[(model, 'onehot', T)]:.2f}" for T in lengths)
                 scalar = "/".join(f"{means[(model, 'scalar', T)]:.2f}" for T in lengths)
-                parts.append(f"the {MODEL_LABELS[model]} reaches {onehot} with one-hot and {scalar} with scalar input")
+                parts.append(f"the {labels[model]} reaches {onehot} with one-hot and {scalar} with scalar input")
         out["enc-sentence"] = f"at $T = {'/'.join(map(str, lengths))}$, " + "; ".join(parts)
         gaps = (means.xs("onehot", level=1) - means.xs("scalar", level=1)).dropna()
         seeds = int(encoding.groupby(["model", "input_encoding", "T"]).size().max())
@@ -348,7 +356,7 @@ def comparison_table(runs: pd.DataFrame, path: str | Path) -> Path | None:
     if best.empty:
         return None
     rates = solve_rates(best).set_index(["variant", "T"])
-    variants = [v for v in VARIANT_ORDER if v in set(best["variant"])]
+    variants = [v for v in variant_order() if v in set(best["variant"])]
     rows = []
     for T in sorted(best["T"].unique()):
         cells = [str(int(T))]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.palindrome import SOLVED_ACC
+from experiments.variants import variant_of
 
 ACC = "eval/acc"
 SOLVED = SOLVED_ACC  # a run solves its length when its final accuracy over the whole evaluation set is at least this
@@ -26,24 +27,18 @@ KEYS = ["model", "T", "lr", "seed", "input_encoding", "forget_bias", "step_budge
 COMPARISON_PREFIX = "length"  # length_rnn, length_lstm, length_chrono and their _boundary sweeps
 
 
-def variant_of(model: str, forget_bias: str) -> str:
-    """The comparison's line a run belongs to; the RNN ignores forget_bias."""
-    if model == "rnn":
-        return "RNN"
-    return "LSTM (chrono)" if str(forget_bias) == "chrono" else "LSTM"
-
-
 def comparison_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs of the main comparison (one-hot input; the sweeps named length*), each labelled with its ``variant``
-    (RNN, LSTM with b_f = 1, LSTM with chrono initialisation), one row per distinct run."""
+    (a row of experiments.variants.VARIANTS: the RNN, the LSTM with b_f = 1, the chrono LSTM), one per distinct run."""
     if runs.empty or not {"group", "input_encoding", "forget_bias", "model", "T"} <= set(runs.columns):
         return runs.iloc[0:0].assign(variant=pd.Series(dtype=str))
     in_comparison = runs["group"].astype(str).str.startswith(COMPARISON_PREFIX) & (runs["input_encoding"] == "onehot")
     chosen = runs[in_comparison].copy()
     chosen["T"] = chosen["T"].astype(int)  # a float column once GAN records share the frame
     chosen["seed"] = chosen["seed"].astype(int)
-    chosen["variant"] = [variant_of(m, fb) for m, fb in zip(chosen["model"], chosen["forget_bias"])]
-    chosen = chosen[(chosen["model"] == "rnn") | chosen["forget_bias"].astype(str).isin(["1.0", "1", "chrono"])]
+    # Each run's line in the table of variants (experiments/variants.py); runs of no line (an ablation's b_f = 0) go.
+    chosen["variant"] = [None if (v := variant_of(run)) is None else v.label for run in chosen.to_dict("records")]
+    chosen = chosen[chosen["variant"].notna()]
     keys = ["variant"] + [k for k in KEYS if k in chosen and k != "forget_bias"]
     chosen = chosen.drop_duplicates(subset=keys)
     chosen["solved"] = chosen[ACC] >= SOLVED

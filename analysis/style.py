@@ -1,6 +1,7 @@
-"""One look for every figure: seaborn's paper context, a colour-blind-safe palette, one colour per model.
+"""One look for every figure: seaborn's paper context, a colour-blind-safe palette, one colour per model and variant
+(their order, labels and colours come from the table in experiments/variants.py).
 
-    from analysis.style import apply_style, MODEL_PALETTE, save
+    from analysis.style import apply_style, palette, save
     apply_style()
     fig, ax = plt.subplots()
     ...
@@ -19,15 +20,34 @@ if "ipykernel" not in sys.modules:
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from experiments.variants import MODELS, VARIANTS  # noqa: E402
+
 COLORBLIND = sns.color_palette("colorblind")
-MODEL_ORDER = ["rnn", "lstm"]
-MODEL_LABELS = {"rnn": "RNN", "lstm": "LSTM"}
-MODEL_PALETTE = {"rnn": COLORBLIND[3], "lstm": COLORBLIND[0], "RNN": COLORBLIND[3], "LSTM": COLORBLIND[0],
-                 "LSTM (chrono)": COLORBLIND[2]}
-# The main comparison's lines: the RNN, the LSTM with b_f = 1, and the LSTM with chrono initialisation.
-VARIANT_ORDER = ["RNN", "LSTM", "LSTM (chrono)"]
-VARIANT_SLUGS = {"RNN": "rnn", "LSTM": "lstm", "LSTM (chrono)": "lstm-chrono"}
 WIDTH_IN = 6.0  # figures are drawn at the report's text width, so fonts print at their set size
+
+
+def model_order() -> list[str]:
+    """The models (``--model``) in the order figures show them (experiments/variants.py)."""
+    return list(MODELS)
+
+
+def model_labels() -> dict[str, str]:
+    return {name: model.label for name, model in MODELS.items()}
+
+
+def variant_order() -> list[str]:
+    """The main comparison's lines, in the table's order: the RNN, the LSTM with b_f = 1, the chrono LSTM, ..."""
+    return [variant.label for variant in VARIANTS]
+
+
+def variant_slugs() -> dict[str, str]:
+    return {variant.label: variant.slug for variant in VARIANTS}
+
+
+def palette() -> dict:
+    """One colour per model (ablation figures, by --model) and per variant (the comparison, by label)."""
+    return ({name: COLORBLIND[model.colour] for name, model in MODELS.items()}
+            | {variant.label: COLORBLIND[variant.colour] for variant in VARIANTS})
 
 
 def apply_style() -> None:

@@ -33,10 +33,10 @@ from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, he
 from experiments.progress import Progress
 from experiments.record import default_out, foreign_record, run_folder, unshown_settings_tag
 from experiments.tracker import Tracker
-from models.lstm import LSTM, parse_forget_bias
-from models.rnn import RNN
+from experiments.variants import MODELS as MODEL_TABLE
+from models.lstm import parse_forget_bias
 
-MODELS = ("rnn", "lstm")
+MODELS = tuple(MODEL_TABLE)  # experiments/variants.py: how each is built, what it costs
 # A model that has learnt nothing predicts the ten digits uniformly: cross-entropy ln 10. "Still at chance" is a
 # best held-out loss within CHANCE_MARGIN of it; on the palindromes here such runs sit flat at 2.30 for thousands
 # of steps (the vanishing gradient of the report), so the rest of their budget buys nothing.
@@ -80,7 +80,7 @@ def _course_protocol(ours: str):
 
 @dataclass
 class Args:
-    model: str = arg("lstm", "rnn or lstm")
+    model: str = arg("lstm", f"the model to train: {' or '.join(MODEL_TABLE)} (experiments/variants.py)")
     T: int = arg(5, "palindrome length: the model reads T-1 digits and predicts the T-th")
     lr: float = arg(1e-3, "RMSprop learning rate")
     steps: int = arg(10_000, "training steps (batches); the template's default")
@@ -167,6 +167,7 @@ class Args:
 NAME_TAGS = {"input_encoding": "", "forget_bias": "fb", "hidden": "H", "batch_size": "B", "steps": "steps",
              "give_up": "giveup", "max_norm": "clip"}
 SHOWN = {"model", "T", "lr", "seed", "steps_per_T", *NAME_TAGS}  # every other setting goes into the name's hash
+MODEL_SETTINGS = set().union(*(model.settings for model in MODEL_TABLE.values()))  # settings one model reads
 
 
 def run_name(args: Args) -> str:
@@ -180,8 +181,8 @@ def run_name(args: Args) -> str:
             value, default = args.budget, defaults.steps
         else:
             value, default = getattr(args, key), getattr(defaults, key)
-        if key == "forget_bias" and args.model != "lstm":
-            continue
+        if key in MODEL_SETTINGS and key not in MODEL_TABLE[args.model].settings:
+            continue  # a setting of another model (the RNN has no forget gate)
         if str(value) != str(default):
             parts.append(f"{tag}{value:g}" if isinstance(value, float) else f"{tag}{value}")
     parts += unshown_settings_tag(dataclasses.asdict(args), dataclasses.asdict(defaults), SHOWN)
@@ -190,17 +191,16 @@ def run_name(args: Args) -> str:
 
 
 def expected_cost(params: dict) -> float:
-    """Relative cost of a run with these flags (steps x sequence length, x4 for the LSTM's gates): the local sweep
+    """Relative cost of a run with these flags (steps x sequence length x the model's cost per step): the local sweep
     runner starts the costliest runs first, so that a sweep does not end with one long run on an idle pool."""
     known = {f.name for f in dataclasses.fields(Args)}
     args = Args(**{k: v for k, v in params.items() if k in known})
-    return args.budget * args.T * (4 if args.model == "lstm" else 1)
+    return args.budget * args.T * MODEL_TABLE[args.model].cost
 
 
 def build_model(args: Args) -> torch.nn.Module:
-    if args.model == "rnn":
-        return RNN(input_dim(args.input_encoding), args.hidden)
-    return LSTM(input_dim(args.input_encoding), args.hidden, forget_bias=args.forget_bias, max_len=args.T - 1)
+    return MODEL_TABLE[args.model].build(input_dim(args.input_encoding), args.hidden, forget_bias=args.forget_bias,
+                                         T=args.T)
 
 
 @torch.no_grad()

@@ -105,3 +105,41 @@ def test_curves_keep_every_run_to_the_end_of_the_longest() -> None:
     assert (last["solved"], last["gave_up"], last["budget"]) == (1.0, 0.1, 0.6)
     assert curves[curves["step"] == 500]["eval/acc"].mean() == pytest.approx((1.0 + 0.1 + 0.6) / 3)
     assert curves.set_index(["name", "step"]).loc[("solved", 300), "stopped"]
+
+
+def test_a_new_variant_is_one_row_of_the_table(tmp_path) -> None:
+    """Registering a variant in experiments/variants.py (here the forget-bias ablation's b_f = 0 LSTM, its runs filed
+    as a length sweep of their own) is all it takes for it to be a line of the figures, a column of the comparison
+    table and a set of macros: nothing else names the variants."""
+    import gzip
+    import json
+    import shutil
+
+    from analysis import figures
+    from experiments import variants
+    from tests.conftest import ROOT
+
+    runs = tmp_path / "runs"
+    for path in (ROOT / "results" / "runs").glob("*/*/record.json.gz"):  # T = 20, where the b_f = 0 runs are too
+        record = json.loads(gzip.open(path, "rt").read())
+        config = record["config"]
+        if config.get("T") != 20:
+            continue
+        if config["group"] in ("length_rnn", "length_lstm"):
+            (runs / config["group"] / path.parent.name).mkdir(parents=True)
+            shutil.copy(path, runs / config["group"] / path.parent.name / path.name)
+        elif config["group"] == "ablation_forget_bias" and config["forget_bias"] == "0.0":
+            config["group"] = "length_zero"
+            (runs / "length_zero" / path.parent.name).mkdir(parents=True)
+            (runs / "length_zero" / path.parent.name / "record.json").write_text(json.dumps(record))
+    zero = variants.Variant("LSTM (b_f=0)", "lstm", {"forget_bias": 0.0}, "LSTM with $b_f=0$", "lstm-zero", colour=5)
+    variants.VARIANTS.append(zero)
+    try:
+        figures.main([f"--runs={runs}", f"--out={tmp_path}/figures", f"--exploration={tmp_path}/none"])
+    finally:
+        variants.VARIANTS.remove(zero)
+    macros = (tmp_path / "figures" / "results.tex").read_text()
+    assert "result@lstm-zero-breaking-point\\endcsname" in macros and "result@lstm-zero-lr-grid\\endcsname" in macros
+    assert "LSTM with $b_f=0$" in macros  # its name in the report's sentences
+    assert "LSTM (b_f=0)" in (tmp_path / "figures" / "comparison_table.tex").read_text()
+    assert (tmp_path / "figures" / "accuracy_vs_T.png").stat().st_size > 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from experiments.cli import parse_args
 from tests.conftest import ROOT, run_module
 from tests.test_sweep import make
 
@@ -42,12 +43,17 @@ def test_tiny_study_runs_end_to_end_and_produces_a_report(tmp_path: Path) -> Non
     assert timings["profile"] == "tiny" and "GAN" in timings["stage_minutes"]
     assert "total" in result.stderr and "report.pdf" in result.stderr
 
-    # Resumable: a second run trains nothing.
-    again = make("study", PROFILE="tiny", OUT=str(out), FIGURES=str(figures), NOTEBOOK=str(tmp_path / "gan.ipynb"),
-                 REPORT_DIR=str(tmp_path), BACKEND="local")
-    assert again.returncode == 0
-    assert re.search(r"^sweeps: 0 done, \d+ skipped", again.stderr, re.MULTILINE), again.stderr[-2000:]
-    assert "done before: every run of this stage has its record" in again.stderr
+    # Resumable: with every record in place, the study plans no training (each stage's own resume is tested with
+    # it: the sweep pool in test_sweep.py, the GAN's checkpoint in test_gan.py).
+    from experiments import study
+
+    args = parse_args(study.Args, ["--profile=tiny", f"--out={out}"])
+    gan_stage = dict(study.stage_commands(args))["GAN"]
+    assert gan_stage == [], gan_stage  # both GAN runs have their records
+    dry = run_module("experiments.sweep", f"--sweep={','.join(study.PROFILES['tiny'].sweeps)}", f"--out={out}",
+                     "--backend=local", "--dry_run=True")
+    assert dry.returncode == 0 and re.search(r"^0 runs to do, 0 to reuse, \d+ already complete", dry.stdout,
+                                             re.MULTILINE), dry.stdout[-1000:]
 
     # Packing the runs gives a reference folder that figures can be rebuilt from.
     packed = run_module("analysis.pack_results", f"--runs={out}", f"--out={tmp_path}/results", "--profile=tiny")

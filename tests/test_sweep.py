@@ -278,9 +278,9 @@ def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) 
     import signal
     import time
 
-    path = tmp_path / "kill.yaml"  # 6 runs of a few seconds each, one at a time
+    path = tmp_path / "kill.yaml"  # 4 runs of a few seconds each, one at a time
     path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
-                    .replace("T: {value: 4}", "T: {values: [4, 6, 8]}")
+                    .replace("T: {value: 4}", "T: {values: [4, 6]}")
                     .replace("steps: {value: 20}", "steps: {value: 200}"))
     out = tmp_path / "runs"
     command = [sys.executable, "-m", "experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=1",
@@ -295,15 +295,15 @@ def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) 
     os.killpg(pool.pid, signal.SIGKILL)
     pool.wait()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("record.json")}
-    assert 2 <= len(before) < 6, "the pool was not killed mid-sweep"
+    assert 2 <= len(before) < 4, "the pool was not killed mid-sweep"
     for record in before:
         json.loads(record.read_text())  # complete, parseable: written atomically
 
     resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"sweeps: {6 - len(before)} done, {len(before)} skipped" in resumed.stderr, resumed.stderr
+    assert f"sweeps: {4 - len(before)} done, {len(before)} skipped" in resumed.stderr, resumed.stderr
     after = list(out.rglob("record.json"))
-    assert len(after) == 6
+    assert len(after) == 4
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in before.items())  # finished runs untouched
 
 
