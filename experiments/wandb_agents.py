@@ -51,10 +51,11 @@ def create_wandb_sweep(config: dict, project: str) -> str:
 def sweep_url(sweep_path: str) -> str:
     """The sweep's page in W&B's app, on the server WANDB_BASE_URL names (W&B's own mapping from its API's address
     to its app's: wandb.ai for W&B's cloud, the same host for a self-hosted server)."""
-    from wandb.util import app_url
+    from wandb.util import api_to_app_url
 
     entity, project, sweep_id = sweep_path.split("/")
-    return f"{app_url(os.environ.get('WANDB_BASE_URL', 'https://api.wandb.ai'))}/{entity}/{project}/sweeps/{sweep_id}"
+    app = os.environ.get("WANDB_APP_URL") or api_to_app_url(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    return f"{app.rstrip('/')}/{entity}/{project}/sweeps/{sweep_id}"
 
 
 def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, dry_run: bool,

@@ -198,9 +198,9 @@ def test_the_sweeps_link_is_on_the_configured_server(monkeypatch: pytest.MonkeyP
 
     monkeypatch.delenv("WANDB_BASE_URL", raising=False)
     monkeypatch.delenv("WANDB_APP_URL", raising=False)
-    from wandb.util import app_url
+    from wandb.util import api_to_app_url
 
-    assert sweep_url("me/proj/abc") == f"{app_url('https://api.wandb.ai')}/me/proj/sweeps/abc"  # W&B's cloud app
+    assert sweep_url("me/proj/abc") == f"{api_to_app_url('https://api.wandb.ai')}/me/proj/sweeps/abc"  # W&B's cloud
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:8080")
     assert sweep_url("me/proj/abc") == "http://127.0.0.1:8080/me/proj/sweeps/abc"
 
