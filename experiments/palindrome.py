@@ -32,6 +32,7 @@ from experiments.cli import (Alias, UsageError, arg, check_writable, flush_denor
 from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
 from experiments.progress import Progress
 from experiments.record import default_out, foreign_record, run_folder, unshown_settings_tag
+from experiments.rmsprop import RMSprop
 from experiments.tracker import Tracker
 from experiments.variants import MODELS as MODEL_TABLE
 from models.lstm import parse_forget_bias
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- model and optimiser ---
     model = build_model(args).to(device)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=args.lr)
+    optimizer = RMSprop(model.parameters(), lr=args.lr)  # torch.optim.RMSprop's update (experiments/rmsprop.py)
 
     tracker = Tracker(
         project=args.project, group=args.group, name=name, config=dataclasses.asdict(args), run_dir=run_dir,

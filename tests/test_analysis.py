@@ -143,3 +143,35 @@ def test_a_new_variant_is_one_row_of_the_table(tmp_path) -> None:
     assert "LSTM with $b_f=0$" in macros  # its name in the report's sentences
     assert "LSTM (b_f=0)" in (tmp_path / "figures" / "comparison_table.tex").read_text()
     assert (tmp_path / "figures" / "accuracy_vs_T.png").stat().st_size > 0
+
+
+def _history(name: str, losses: list[float], every: int = 100) -> pd.DataFrame:
+    return pd.DataFrame({"name": name, "step": [every * (k + 1) for k in range(len(losses))], "eval/loss": losses})
+
+
+def test_replaying_give_up_flags_a_late_solver_it_would_have_stopped() -> None:
+    """Issue #25: a run that sits at chance until just after the give-up point and then solves within its budget is
+    exactly the run the rule gets wrong; the replay must count it as stopped and flipped, while a constant predictor
+    (at chance throughout) is stopped and never solved, and a run that leaves chance in time is never stopped."""
+    from analysis.give_up import replay_give_up, stop_step
+
+    chance = [2.31] * 3  # steps 100-300: at chance; the rule's first check is step 250 (a quarter of 1,000)
+    late = _history("late", chance + [1.2, 0.01, 0.01, 0.01])
+    constant = _history("constant", [2.30] * 10)
+    early = _history("early", [2.31, 2.1, 0.5, 0.01, 0.01, 0.01])
+    rows = [{"T": 30, "seed": 0, "lr": 0.01, "eval/acc": 1.0, "steps_to_target": 500, "stop_reason": "solved",
+             "steps_done": 700},
+            {"T": 30, "seed": 1, "lr": 0.01, "eval/acc": 0.1},
+            {"T": 30, "seed": 2, "lr": 0.01, "eval/acc": 1.0, "steps_to_target": 400, "stop_reason": "solved",
+             "steps_done": 600}]
+    runs = runs_frame(rows).assign(name=["late", "constant", "early"])
+    replay = replay_give_up(runs, pd.concat([late, constant, early])).set_index("name")
+    assert replay.loc["late", "stop_step"] == 300 and replay.loc["late", "flipped"]
+    assert replay.loc["constant", "stopped"] and not replay.loc["constant", "solved"]
+    assert not replay.loc["constant", "flipped"]
+    assert not replay.loc["early", "stopped"]
+    # The rule compares the best loss so far: one good evaluation before the check keeps a run going.
+    assert stop_step(_history("dip", [2.31, 2.0, 2.31, 2.31]), budget=1000) is None
+    # A later rule (half the budget) would have let the late run solve: nothing flipped.
+    assert not replay_give_up(runs, pd.concat([late, constant, early]), fraction=0.5)["flipped"].any()
+

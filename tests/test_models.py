@@ -142,3 +142,25 @@ def test_no_library_recurrent_modules_in_models() -> None:
                 raise AssertionError(f"{path.name}:{node.lineno} uses .{node.attr}")
             if isinstance(node, ast.ImportFrom) and any(alias.name in FORBIDDEN for alias in node.names):
                 raise AssertionError(f"{path.name}:{node.lineno} imports a recurrent module")
+
+
+def test_our_rmsprop_is_torchs_bit_for_bit() -> None:
+    """experiments/rmsprop.py replaces torch.optim.RMSprop (whose first step imports the compiler stack): the same
+    weights after every step, on the LSTM with clipped gradients, as the runner trains it."""
+    from experiments.rmsprop import RMSprop
+
+    torch.manual_seed(0)
+    ours = LSTM(10, 16)
+    theirs = LSTM(10, 16)
+    theirs.load_state_dict(ours.state_dict())
+    optimizers = (RMSprop(ours.parameters(), lr=3e-3), torch.optim.RMSprop(theirs.parameters(), lr=3e-3))
+    x, y = make_input("onehot")
+    for _ in range(25):
+        for model, optimizer in zip((ours, theirs), optimizers):
+            optimizer.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(x.float()), y).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+            optimizer.step()
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(ours.W_fh, LSTM(10, 16).W_fh)  # it trained
