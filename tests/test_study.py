@@ -128,20 +128,26 @@ def test_the_readme_run_times_are_the_committed_provenance() -> None:
 
 
 def test_readme_tables_are_rewritten_from_the_provenance(tmp_path: Path) -> None:
-    readme, provenance = tmp_path / "README.md", tmp_path / "provenance.json"
-    readme.write_text("before\n<!-- generated:run-times -->\nstale\n<!-- /generated:run-times -->\n"
-                      "<!-- generated:bench -->\n<!-- /generated:bench -->\nafter\n")
+    readme, benchmarks, provenance = tmp_path / "README.md", tmp_path / "benchmarks.md", tmp_path / "provenance.json"
+    readme.write_text("before\n<!-- generated:headline -->\n<!-- /generated:headline -->\n"
+                      "<!-- generated:run-times -->\nstale\n<!-- /generated:run-times -->\nafter\n")
+    benchmarks.write_text("<!-- generated:bench -->\n<!-- /generated:bench -->\n")
+    paths = (f"--readme={readme}", f"--benchmarks={benchmarks}", f"--provenance={provenance}")
     provenance.write_text(json.dumps({"profile": "cpu", "runs_git_commits": ["abc"], "date": "2026-11-29T12:00:00",
                                       "machine": {"cpu_count": 2, "gpu": None}, "runs": 19, "runs_reused": 3,
                                       "runs_by_group": {"length_rnn": {"trained": 7, "reused": 3},
                                                         "check_give_up": {"trained": 9, "reused": 0}},
                                       "study": {"total_minutes": 44.5,
                                                 "stage_minutes": {"sweeps": 30.25, "GAN": 6.0}}}))
-    assert run_module("analysis.readme_tables", f"--readme={readme}", f"--provenance={provenance}",
-                      "--check=True").returncode == 1
-    assert run_module("analysis.readme_tables", f"--readme={readme}", f"--provenance={provenance}").returncode == 0
+    assert run_module("analysis.readme_tables", *paths, "--check=True").returncode == 1
+    assert run_module("analysis.readme_tables", *paths).returncode == 0
     text = readme.read_text()
     assert "stale" not in text and "**44.5**" in text and "run by commit(s) `abc`" in text
     assert "| sweeps (7 runs trained, 3 reused) | 30.2 |" in text  # the profile's sweeps only
     assert "not part of this study's stages: `check_give_up` (9 runs)" in text
     assert text.startswith("before\n") and text.endswith("after\n")
+    # The headline is the committed study's result: every variant's breaking point and the GAN's scores.
+    headline = text.split("<!-- generated:headline -->")[1].split("<!-- /generated:headline -->")[0]
+    for variant in ("| RNN |", "| LSTM |", "| LSTM (chrono) |", "Inception Score"):
+        assert variant in headline, headline
+    assert "ms per training step" in benchmarks.read_text()
