@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> Path:
     if args.student_id and not re.fullmatch(r"[A-Za-z0-9_-]+", args.student_id):
         raise UsageError(f"--student_id={args.student_id}: use letters, digits, _ or - only")
     pretex = f"\\def\\figdir{{{figures}/}}" + (f"\\def\\studentid{{{args.student_id}}}" if args.student_id else "")
-    # -g: the student number is not a file latexmk can see change, so rebuild whenever one is given.
-    command = ["latexmk", "-pdf", *(["-g"] if args.student_id else []), "-interaction=nonstopmode",
+    # -g: latexmk cannot see the pretex change (another --figures folder, a student number), so always rebuild.
+    command = ["latexmk", "-pdf", "-g", "-interaction=nonstopmode",
                "-halt-on-error", "-file-line-error", f"-outdir={outdir}", f"-usepretex={pretex}", tex.name]
     result = subprocess.run(command, cwd=tex.parent, capture_output=True, text=True)
     log_path = outdir / tex.with_suffix(".log").name

@@ -211,7 +211,7 @@ def gan_results(run: dict, others: list[dict] | None = None) -> dict[str, object
         out["gan-IS-ratio"] = f"{summary['final/IS'] / summary['real/IS']:.2f}"
         out["template-IS-ratio"] = f"{t['final/IS'] / t['real/IS']:.2f}"
         out["gan-FID-ratio"] = f"{fid(summary, 'final/') / max(fid(t, 'final/'), 1e-9):.2f}"
-        out["gan-levers-sentence"] = _levers_sentence(summary, config, t)
+        out.update(_levers(config))
     hist = summary["final/classes/hist"]
     out["gan-min-share"] = f"{100 * min(hist) / sum(hist):.1f}\\%"
     out["gan-max-share"] = f"{100 * max(hist) / sum(hist):.1f}\\%"
@@ -230,35 +230,24 @@ def gan_results(run: dict, others: list[dict] | None = None) -> dict[str, object
     if not evals.empty:
         first_fid, first_is = evals["eval/FID"].iloc[0], evals["eval/IS"].iloc[0]
         out["gan-first-FID"], out["gan-first-IS"] = f"{first_fid:.2f}", f"{first_is:.2f}"
-        trend = "falls" if summary["final/FID"] < first_fid else "does not fall"
-        out["gan-fid-sentence"] = (f"the Fr\\'echet distance {trend} from {first_fid:.2f} after the first epoch to "
-                                   f"{summary['final/FID']:.2f} at the end, and the Inception Score goes from "
-                                   f"{first_is:.2f} to {summary['final/IS']:.2f}")
-    else:
-        out["gan-fid-sentence"] = "sample quality was measured at the end only"
+        out["gan-fid-trend"] = "falls" if summary["final/FID"] < first_fid else "does not fall"
     last = history[history["step"] > history["step"].max() * 0.9]
     out["gan-final-Dx"] = f"{last['D(x)'].mean():.2f}"
     out["gan-final-DGz"] = f"{last['D(G(z))'].mean():.2f}"
     return out
 
 
-def _levers_sentence(summary: dict, config: dict, template: dict) -> str:
-    """What each change bought, from two runs: the template's plain training, and the reported configuration with
-    its generator's own weights and their moving average."""
-    raw = own_weights_prefix(config)
-    raw_is, raw_fid = summary[f"{raw}IS"], fid(summary, raw)
-    parts = []
+def _levers(config: dict) -> dict[str, object]:
+    """What report.tex needs to say what each change bought, beside the IS and FID of the template's run, of the
+    reported run's own weights (gan-raw-*) and of their moving average (gan-IS, gan-FID): the changes other than the
+    average, and how the average's batch-norm statistics were made."""
+    out: dict[str, object] = {}
     others = configuration_label({k: v for k, v in config.items() if k != "ema"})
     if others != "template":
-        parts.append(f"the other changes ({others}) move G's own weights from IS {template['final/IS']:.2f} and FID "
-                     f"{fid(template, 'final/'):.2f} (the template's training) to IS {raw_is:.2f} and FID "
-                     f"{raw_fid:.2f}")
-    if config.get("ema"):
-        statistics = ", batch-norm statistics recomputed for the average" if config.get("ema_bn") == "recompute" else ""
-        parts.append(f"averaging the weights (EMA {config['ema']:g}{statistics}) moves the same run from IS "
-                     f"{raw_is:.2f} and FID {raw_fid:.2f} to IS {summary['final/IS']:.2f} and FID "
-                     f"{fid(summary, 'final/'):.2f}")
-    return "; ".join(parts) or "the reported run is the template's training"
+        out["gan-other-changes"] = others
+    if config.get("ema") and config.get("ema_bn") == "recompute":
+        out["gan-ema-statistics"] = ", batch-norm statistics recomputed for the average"
+    return out
 
 
 def exploration_frame(source: str | Path) -> pd.DataFrame:
@@ -331,10 +320,10 @@ def exploration_results(source: str | Path) -> dict[str, object]:
         if len(rerun) > 1:
             best, runner_up = rerun.iloc[0], rerun.iloc[1]
             overlap = best["IS_min"] <= runner_up["IS_max"]
-            out["gan-exploration-margin-sentence"] = (
-                f"its mean is {best['IS'] - runner_up['IS']:.3f} above the next one's "
-                f"({runner_up.name}), " + ("within the range of either's seeds, so the two are not told apart by "
-                                             "these runs" if overlap else "beyond the range of either's seeds"))
+            out["gan-exploration-margin"] = f"{best['IS'] - runner_up['IS']:.3f}"
+            out["gan-exploration-runner-up"] = runner_up.name
+            out["gan-exploration-separation"] = ("within the range of either's seeds, so the two are not told apart "
+                                                 "by these runs" if overlap else "beyond the range of either's seeds")
     return out
 
 

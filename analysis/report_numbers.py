@@ -18,14 +18,11 @@ import pandas as pd
 from analysis.palindrome_figures import gradient_flow_frame, reported_runs
 from analysis.selection import ACC, SOLVED, comparison_runs
 from analysis.statistics import breaking_point, solve_rates
-from analysis.style import model_labels, model_order, variant_order, variant_slugs
-from experiments.variants import CONTRAST, VARIANTS
+from analysis.style import model_order, variant_order, variant_slugs
+from experiments.variants import CONTRAST
 
 
 
-def variant_names() -> dict[str, str]:
-    """Each variant's name in the report's sentences (experiments/variants.py)."""
-    return {variant.label: variant.prose for variant in VARIANTS}
 CHECK_GROUP = "check_give_up"  # sweeps/check_give_up.yaml: the give-up check at the template's 10,000 steps
 
 
@@ -78,7 +75,7 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     best = reported_runs(runs)
     if best.empty:
         return {}
-    slugs, names = variant_slugs(), variant_names()
+    slugs = variant_slugs()
     lengths = sorted(int(t) for t in best["T"].unique())
     longest = max(lengths)
     # The GAN and the classifier have no T. A run that several sweeps share (reused by the local runner, or the same
@@ -110,25 +107,18 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     out["exact-lengths"] = f"$T \\leq {max(exact)}$" if exact else "none of the lengths"
     give_up = float(best["give_up"].mode()[0]) if "give_up" in best else 0.0
     reasons = palindromes["stop_reason"].value_counts() if "stop_reason" in palindromes else pd.Series(dtype=int)
-    if give_up:
-        out["give-up-sentence"] = (
-            f"A run whose best monitored loss is still within {math.log(10) - best['give_up_loss'].mode()[0]:.2f} nats "
-            f"of chance ($\\ln 10$) after {give_up:.0%} of its budget gives up there, since such runs sit flat at "
-            "chance "
-            f"(the vanishing gradient of Figure~\\ref{{fig:flow}}): {int(reasons.get('at chance', 0))} of the "
-            f"{len(palindromes)} runs gave up, {int(reasons.get('solved', 0))} stopped early solved and "
-            f"{int(reasons.get('budget', 0))} ran their whole budget").replace("%", r"\%")
-    else:
-        out["give-up-sentence"] = "Runs that stay at chance train for their whole budget"
+    if give_up:  # report.tex says what give-up is only where these exist
+        out["give-up-fraction"] = _pct(give_up)
+        out["give-up-margin"] = f"{math.log(10) - best['give_up_loss'].mode()[0]:.2f}"
+        out["num-gave-up"] = int(reasons.get("at chance", 0))
+        out["num-solved-early"] = int(reasons.get("solved", 0))
+        out["num-full-budget"] = int(reasons.get("budget", 0))
 
     # The learning-rate policy: the grids, and how often the cross-fitted choice sat at a grid's edge.
     variants = [v for v in variant_order() if v in set(best["variant"])]
-    grids = []
     for variant in variants:
         grid = sorted(comparison[comparison["variant"] == variant]["lr"].unique())
         out[f"{slugs[variant]}-lr-grid"] = ", ".join(_lr(g) for g in grid)
-        grids.append(f"{', '.join(_lr(g) for g in grid)} for the {names[variant]}")
-    out["lr-grids"] = "; ".join(grids)
     edge = best[best["lr_at_edge"]]
     # Where the best rate sits at a grid's edge, a wider grid might do better, unless the cell is flat: every rate
     # solves every seed (ties go to the faster rate) or none solves any.
@@ -136,18 +126,12 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     flat = {cell for cell, shares in solve_by_lr if shares.nunique() == 1}
     edge_cells = set(edge.groupby(["variant", "T"]).groups)
     telling = sorted(edge_cells - flat)
-    out["lr-edge-sentence"] = (
-        f"the choice fell on the smallest or largest rate of its grid for {len(edge)} of the {len(best)} reported "
-        f"runs, in {len(edge_cells)} of the {best.groupby(['variant', 'T']).ngroups} cells"
-        + (f"; in {len(edge_cells) - len(telling)} of them every rate solves equally often (all or none), so the edge "
-           "decides nothing there" if edge_cells else "")
-        + (", while at " + ", ".join(f"{v} $T={T}$" for v, T in telling)
-           + " the outcome depends on the rate and a wider grid might do better" if telling else ""))
-    chosen = best.groupby(["variant", "T"])["lr_chosen"].agg(lambda lrs: sorted(set(lrs)))
-    out["lr-chosen-sentence"] = "; ".join(
-        f"{names[v]}: " + ", ".join(f"$T={T}$: " + "/".join(f"{lr:g}" for lr in chosen[(v, T)])
-                                             for T in sorted(best[best["variant"] == v]["T"].unique()))
-        for v in variants)
+    out["lr-edge-runs"] = len(edge)
+    out["lr-edge-cells"] = len(edge_cells)
+    out["num-cells"] = best.groupby(["variant", "T"]).ngroups
+    out["lr-edge-flat"] = len(edge_cells) - len(telling)
+    if telling:  # the cells where the grid's edge may have cost something
+        out["lr-edge-telling"] = ", ".join(f"{v} $T={T}$" for v, T in telling)
 
     # Solve rates and breaking points.
     rates = solve_rates(best)
@@ -161,27 +145,23 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
         out[f"{slug}-acc-longest"] = f"{runs_v[runs_v['T'] == longest][ACC].mean():.3f}" if len(cell) else "--"
         solved_all = rates[(rates["variant"] == variant) & (rates["rate"] == 1.0)]["T"]
         out[f"{slug}-largest-all-solved-T"] = int(solved_all.max()) if len(solved_all) else "none"
-    out["breaking-sentence"] = "; ".join(f"{names[v]}, {out[slugs[v] + '-breaking-point']}"
-                                         for v in variants)
+    # report.tex names the variants in this order (the abstract and the conclusion); a test holds it to the runs.
+    out["breaking-order"] = ", ".join(sorted(variants, key=lambda v: (points[v]["censored"] != "above",
+                                                                       -(points[v]["T50"] or 0))))
     at_longest = rates[rates["T"] == longest]
-    out["longest-sentence"] = ", ".join(
+    out["longest-solved"] = ", ".join(
         f"{row.variant} {int(row.solved)} of {int(row.runs)} (Wilson 95\\% interval {row.low:.2f}--{row.high:.2f})"
         for row in at_longest.itertuples())
-    ranked = sorted(variants, key=lambda v: (points[v]["censored"] != "above", -(points[v]["T50"] or 0)))
-    out["comparison-sentence"] = (
-        "the length at which the chance of solving falls below one half is "
-        + "; ".join(f"for the {names[v]} {out[slugs[v] + '-breaking-point']}" for v in ranked))
 
     # Budget: where unsolved runs stopped. Censored at the full budget means more steps might have changed the verdict.
     unsolved = best[~best["solved"]]
     at_budget = unsolved[unsolved["stop_reason"] == "budget"]
-    out["censor-sentence"] = (
-        f"Of the {len(unsolved)} reported runs that did not solve their length, "
-        f"{int((unsolved['stop_reason'] == 'at chance').sum())} gave up at chance and {len(at_budget)} ran out of "
-        "budget"
-        + (" while learning (" + ", ".join(f"{v} at $T={int(T)}$: {n}" for (v, T), n in
-                                            at_budget.groupby(["variant", "T"]).size().items()) + ")"
-           if len(at_budget) else ""))
+    out["num-unsolved"] = len(unsolved)
+    out["num-unsolved-gave-up"] = int((unsolved["stop_reason"] == "at chance").sum())
+    out["num-unsolved-budget"] = len(at_budget)
+    if len(at_budget):
+        out["unsolved-budget-cells"] = ", ".join(f"{v} at $T={int(T)}$: {n}" for (v, T), n in
+                                                 at_budget.groupby(["variant", "T"]).size().items())
 
     # The lr grid as a whole (the heatmap): how sensitive each model is.
     for variant in variants:
@@ -194,10 +174,9 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     shared_T = sorted(lengths_of[baseline] & lengths_of[studied])
     if shared_T:
         means = comparison[comparison["T"].isin(shared_T)].groupby("variant")[ACC].mean()
-        out["lr-sentence"] = (f"Averaged over every learning rate and seed at the lengths both ran "
-                              f"($T={', '.join(map(str, shared_T))}$), the {studied} reaches "
-                              f"{means.get(studied, float('nan')):.2f} "
-                              f"and the {baseline} {means.get(baseline, float('nan')):.2f}")
+        out["shared-lengths"] = ", ".join(map(str, shared_T))
+        for variant in CONTRAST:
+            out[f"{slugs[variant]}-shared-mean"] = f"{means.get(variant, float('nan')):.2f}"
 
     found = gradient_flow_frame(runs)
     if found is not None:
@@ -235,11 +214,9 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
         accs = {init: float(out[f"fb-{init}-acc-long"]) for init in ("0", "1", "chrono")}
         winner = max(accs, key=accs.get)
         name = {"0": "$b_f=0$", "1": "$b_f=1$", "chrono": "chrono initialisation"}
-        if max(accs.values()) - min(accs.values()) < 0.05:
-            out["fb-sentence"] = f"At $T={out['fb-long-T']}$ the three initialisations end within 0.05 of each other"
-        else:
-            out["fb-sentence"] = (f"At $T={out['fb-long-T']}$ and learning rate {out['fb-lr']} the initialisation "
-                                  f"decides the outcome: {name[winner]} ends highest")
+        out["fb-verdict"] = ("the three initialisations end within 0.05 of each other"
+                             if max(accs.values()) - min(accs.values()) < 0.05
+                             else f"the initialisation decides the outcome: {name[winner]} ends highest")
     encoding = runs[runs["group"] == "ablation_encoding"] if "group" in runs else runs.iloc[0:0]
     if not encoding.empty:
         long = int(encoding["T"].max())
@@ -247,14 +224,11 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
         out["enc-lr"] = _lr(float(encoding["lr"].mode()[0]))
         lengths = sorted(int(t) for t in encoding["T"].unique())
         means = encoding.groupby(["model", "input_encoding", "T"])[ACC].mean()
-        parts = []
-        labels = model_labels()
+        out["enc-lengths"] = "/".join(map(str, lengths))
         for model in model_order():
             if (model, "onehot") in means.index.droplevel(2) and (model, "scalar") in means.index.droplevel(2):
-                onehot = "/".join(f"{means[(model, 'onehot', T)]:.2f}" for T in lengths)
-                scalar = "/".join(f"{means[(model, 'scalar', T)]:.2f}" for T in lengths)
-                parts.append(f"the {labels[model]} reaches {onehot} with one-hot and {scalar} with scalar input")
-        out["enc-sentence"] = f"at $T = {'/'.join(map(str, lengths))}$, " + "; ".join(parts)
+                for kind in ("onehot", "scalar"):
+                    out[f"enc-{model}-{kind}"] = "/".join(f"{means[(model, kind, T)]:.2f}" for T in lengths)
         gaps = (means.xs("onehot", level=1) - means.xs("scalar", level=1)).dropna()
         seeds = int(encoding.groupby(["model", "input_encoding", "T"]).size().max())
         if (gaps >= -0.02).all():
@@ -268,14 +242,14 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
     return out
 
 
-def _same_until_stopped(check: pd.DataFrame, study: pd.DataFrame, history: pd.DataFrame | None) -> str:
+def _same_until_stopped(check: pd.DataFrame, study: pd.DataFrame, history: pd.DataFrame | None) -> dict:
     """Whether each check run retraced the study's run of the same learning rate and seed (same training loss at
     every logged step until the study's run stopped): the claim that a check run is the study's run continued."""
     if history is None or history.empty or "train/loss" not in history:
-        return ""
+        return {}
     pairs = check.merge(study, on=["lr", "seed"], suffixes=("_check", "_study"))
     if pairs.empty:
-        return ""
+        return {}
     # A run reused by another sweep appears twice under one name: the same history, kept once.
     losses = history.drop_duplicates(["name", "step"]).set_index(["name", "step"])["train/loss"]
     same = 0
@@ -286,18 +260,15 @@ def _same_until_stopped(check: pd.DataFrame, study: pd.DataFrame, history: pd.Da
             continue
         steps = study_curve.index.intersection(check_curve.index)
         same += len(steps) > 0 and bool((study_curve[steps].to_numpy() == check_curve[steps].to_numpy()).all())
-    return (f"; {same} of the {len(pairs)} check runs retrace their study run exactly (the same training loss at "
-            "every logged step) up to where it stopped")
+    return {"check-retraced": same, "check-pairs": len(pairs)}
 
 
 def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame | None = None) -> dict[str, object]:
     """The give-up check: the LSTM (b_f = 1) at one length for the template's 10,000 steps without give-up, against
     the same seeds in the study (the same run until the study's stopped, which the histories confirm)."""
     check = runs[runs["group"] == CHECK_GROUP] if "group" in runs else runs.iloc[0:0]
-    if check.empty:
-        return {"check-text": "The give-up check (\\texttt{sweeps/check\\_give\\_up.yaml}) was not run for these "
-                              "records.",
-                "check-conclusion": "whether give-up decided any verdict was not checked for these records"}
+    if check.empty:  # report.tex says the check was not run
+        return {}
     T = int(check["T"].iloc[0])
     steps = int(check["step_budget"].max())
     study = best[(best["variant"] == "LSTM") & (best["T"] == T)]
@@ -319,19 +290,13 @@ def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame
     # Solved later, but within the study's own budget? Then give-up, not the budget, decided the study's verdict.
     in_budget = int((rescued["steps_to_target_check"] <= rescued["step_budget"]).sum())
     budget = int(in_study["step_budget"].max()) if len(in_study) else steps
-    retraced = _same_until_stopped(check[keys + ["name"]], in_study[keys + ["name"]], history)
-    verdict = (f"of the {len(matched)} study runs at $T={T}$ that gave up at chance, {len(rescued)} went on to solve "
-               f"when continued to {steps:,} steps without give-up, {in_budget} of them within the study's budget of "
-               f"{budget:,} steps"
-               + (" (so give-up changed no verdict at that budget; the budget itself did)"
-                  if in_budget == 0 and len(rescued) else "") + retraced)
-    return {
-        "check-text": (f"Give-up is checked directly: at $T={T}$, where the LSTM with $b_f=1$ often fails within the "
-                       f"study's budget, three seeds at each learning rate of its grid were trained for the template's "
-                       f"{steps:,} steps without give-up (\\texttt{{sweeps/check\\_give\\_up.yaml}}, the study's "
-                       f"seeds, so each is the study's run continued): {'; '.join(parts)}. In short, {verdict}."),
-        "check-conclusion": f"continuing runs to the template's {steps:,} steps without give-up showed that {verdict}",
-    }
+    out = {"check-T": T, "check-steps": f"{steps:,}", "check-by-lr": "; ".join(parts),
+           "check-matched": len(matched), "check-rescued": len(rescued), "check-in-budget": in_budget,
+           "check-budget": f"{budget:,}"}
+    if in_budget == 0 and len(rescued):
+        out["check-verdict"] = "so give-up changed no verdict at that budget; the budget itself did"
+    out.update(_same_until_stopped(check[keys + ["name"]], in_study[keys + ["name"]], history))
+    return out
 
 
 def write_macros(results: dict[str, object], path: str | Path) -> Path:
@@ -342,6 +307,8 @@ def write_macros(results: dict[str, object], path: str | Path) -> Path:
         "% Generated by analysis/figures.py from the run records. Do not edit: rerun `make figures`.",
         r"\providecommand{\result}[1]{\ifcsname result@#1\endcsname\csname result@#1\endcsname"
         r"\else\textbf{??#1}\PackageWarning{results}{No generated result named #1}\fi}",
+        # \ifresult{key}{text if the runs gave this result}{text if not}: prose that depends on what was run.
+        r"\providecommand{\ifresult}[3]{\ifcsname result@#1\endcsname#2\else#3\fi}",
     ]
     for key, value in sorted(results.items()):
         lines.append(rf"\expandafter\def\csname result@{key}\endcsname{{{_fmt(value)}}}")

@@ -6,8 +6,10 @@
 
 A model is what ``--model`` builds (its module under models/), with the settings it uses and its relative cost per
 step (the local pool starts the costliest runs first). A variant is a model with the settings that make it a line
-of the main comparison; the analysis reads its label (the ``variant`` column, legends, tables), its name in the
-report's sentences, its slug in the report's macros (``\\result{lstm-chrono-breaking-point}``) and its colour.
+of the main comparison; the analysis reads its label (the ``variant`` column, legends, tables), its slug in the
+report's macros (``\\result{lstm-chrono-breaking-point}``) and its colour. The report's prose (report.tex) names the
+variants itself: a new one gets its macros and its place in every figure and table from its row, and a sentence
+in report.tex where the text should discuss it.
 
 Adding a model, say a GRU written from its equations: its module under models/, one row in MODELS, one in VARIANTS,
 and the sweeps that should run it (``sweeps/length_gru.yaml`` with ``model: {value: gru}``).
@@ -47,7 +49,6 @@ class Variant:
     label: str  # the analysis's variant column, legends and tables
     model: str  # a key of MODELS
     settings: dict  # the other settings that make a run this variant's, e.g. {"forget_bias": "chrono"}
-    prose: str  # its name in the report's sentences
     slug: str  # its part of the report's macro names
     colour: int  # index into seaborn's colour-blind palette
 
@@ -69,10 +70,9 @@ def _same_setting(key: str, ours, theirs) -> bool:
 
 # The main comparison's lines, in the order figures and tables show them.
 VARIANTS: list[Variant] = [
-    Variant("RNN", "rnn", {}, "vanilla RNN", "rnn", colour=3),
-    Variant("LSTM", "lstm", {"forget_bias": 1.0}, "LSTM with $b_f=1$", "lstm", colour=0),
-    Variant("LSTM (chrono)", "lstm", {"forget_bias": "chrono"}, "LSTM with chrono initialisation", "lstm-chrono",
-            colour=2),
+    Variant("RNN", "rnn", {}, "rnn", colour=3),
+    Variant("LSTM", "lstm", {"forget_bias": 1.0}, "lstm", colour=0),
+    Variant("LSTM (chrono)", "lstm", {"forget_bias": "chrono"}, "lstm-chrono", colour=2),
 ]
 # The pair set side by side where one contrast is drawn (the gradient-flow length, the learning-rate sentence): the
 # baseline and the model the study asks about.

@@ -132,7 +132,7 @@ def test_a_new_variant_is_one_row_of_the_table(tmp_path) -> None:
             config["group"] = "length_zero"
             (runs / "length_zero" / path.parent.name).mkdir(parents=True)
             (runs / "length_zero" / path.parent.name / "record.json").write_text(json.dumps(record))
-    zero = variants.Variant("LSTM (b_f=0)", "lstm", {"forget_bias": 0.0}, "LSTM with $b_f=0$", "lstm-zero", colour=5)
+    zero = variants.Variant("LSTM (b_f=0)", "lstm", {"forget_bias": 0.0}, "lstm-zero", colour=5)
     variants.VARIANTS.append(zero)
     try:
         figures.main([f"--runs={runs}", f"--out={tmp_path}/figures", f"--exploration={tmp_path}/none"])
@@ -140,7 +140,7 @@ def test_a_new_variant_is_one_row_of_the_table(tmp_path) -> None:
         variants.VARIANTS.remove(zero)
     macros = (tmp_path / "figures" / "results.tex").read_text()
     assert "result@lstm-zero-breaking-point\\endcsname" in macros and "result@lstm-zero-lr-grid\\endcsname" in macros
-    assert "LSTM with $b_f=0$" in macros  # its name in the report's sentences
+    assert "LSTM (b_f=0)" in macros.split("result@breaking-order\\endcsname")[1].split("\n")[0]  # ranked too
     assert "LSTM (b_f=0)" in (tmp_path / "figures" / "comparison_table.tex").read_text()
     assert (tmp_path / "figures" / "accuracy_vs_T.png").stat().st_size > 0
 
@@ -175,3 +175,25 @@ def test_replaying_give_up_flags_a_late_solver_it_would_have_stopped() -> None:
     # A later rule (half the budget) would have let the late run solve: nothing flipped.
     assert not replay_give_up(runs, pd.concat([late, constant, early]), fraction=0.5)["flipped"].any()
 
+
+
+def test_the_reports_fixed_wording_holds_on_the_committed_results() -> None:
+    """report.tex is prose with generated numbers; where its wording states a result (an order, a direction), the
+    committed records must bear it out, so that regenerated results cannot silently contradict the text."""
+    from analysis.gan_figures import find_gan_run, gan_results, gan_runs
+    from analysis.report_numbers import palindrome_results
+    from analysis.runs import load_runs
+    from tests.conftest import ROOT
+
+    runs = ROOT / "results" / "runs"
+    numbers = palindrome_results(load_runs(runs))
+    # \breakingpoints (abstract, conclusion) names the chrono LSTM, then the LSTM with b_f = 1, then the RNN.
+    assert numbers["breaking-order"] == "LSTM (chrono), LSTM, RNN"
+    # "the gradient decays far more slowly" in the LSTM: its last-over-first ratio is the smaller one.
+    ratio = {slug: float(numbers[f"{slug}-gradflow-ratio"].replace(",", "")) for slug in ("rnn", "lstm")}
+    assert ratio["rnn"] > 10 * ratio["lstm"], ratio
+    # The conclusion: "the forget gate's initialisation decides how far the LSTM gets within a budget".
+    assert numbers["fb-verdict"].startswith("the initialisation decides the outcome")
+    # "The samples remain less crisp than real digits, the gap that IS and FID quantify."
+    gan = gan_results(find_gan_run(runs), gan_runs(runs)[1:])
+    assert float(gan["gan-IS"]) < float(gan["real-IS"]) and float(gan["gan-FID"]) > float(gan["real-FID"])
