@@ -12,6 +12,7 @@ export PYTHONUNBUFFERED := 1
 PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
 SWEEP ?=#            sweep YAML for `make sweep`
+OVERRIDES ?=#        overrides applied to the sweep, e.g. sweeps/tiny/overrides.yaml (the tiny profile)
 SWEEP_ID ?=#         entity/project/id for `make agents`
 BACKEND ?= auto#     auto | local | wandb
 WORKERS ?=#          local parallel runs (default: one per GPU, else one per core)
@@ -26,6 +27,7 @@ NOTEBOOK ?= analysis/gan.ipynb# where `make notebook` writes the executed notebo
 REPORT_DIR ?= .#     where report.pdf is written
 STUDENT_ID ?=#       for `make submission`
 SWEEP_FLAGS = --backend=$(BACKEND) --out=$(OUT) $(if $(WORKERS),--workers=$(WORKERS)) $(if $(GPUS),--gpus=$(GPUS)) \
+	$(if $(OVERRIDES),--overrides=$(OVERRIDES)) \
 	$(if $(AGENTS),--agents=$(AGENTS)) $(if $(DRY_RUN),--dry_run=True)
 
 .PHONY: help install study test bench train sweep agents data classifier gan figures notebook report results \
@@ -60,11 +62,11 @@ train: install ## One palindrome run, e.g. make train ARGS="--model=lstm --T=20"
 
 sweep: install ## Run a sweep: make sweep SWEEP=sweeps/length_lstm.yaml [BACKEND=local|wandb WORKERS=n GPUS=0,1 DRY_RUN=1]
 	@test -n "$(SWEEP)" || { echo "error: name the sweep, e.g. make sweep SWEEP=sweeps/length_lstm.yaml" >&2; exit 2; }
-	$(PY) -m experiments.sweep --sweep=$(SWEEP) $(SWEEP_FLAGS)
+	$(PY) -m experiments.infra.sweep --sweep=$(SWEEP) $(SWEEP_FLAGS)
 
 agents: install ## Join an existing W&B sweep: make agents SWEEP_ID=entity/project/id GPUS=0,1
 	@test -n "$(SWEEP_ID)" || { echo "error: name the sweep, e.g. make agents SWEEP_ID=entity/project/id" >&2; exit 2; }
-	$(PY) -m experiments.sweep --join=$(SWEEP_ID) $(SWEEP_FLAGS)
+	$(PY) -m experiments.infra.sweep --join=$(SWEEP_ID) $(SWEEP_FLAGS)
 
 data: install ## Acquire and verify MNIST into data/MNIST/raw
 	$(PY) -m experiments.mnist_data

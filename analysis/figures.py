@@ -18,9 +18,9 @@ from analysis import gan_figures as part2
 from analysis import palindrome_figures as part1
 from analysis.report_numbers import comparison_table, palindrome_results, write_macros
 from analysis.runs import load_history, load_runs
-from experiments.record import RecordError
+from experiments.infra.record import RecordError
 from analysis.style import apply_style, save
-from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.infra.cli import UsageError, arg, parse_args, run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,8 +2,9 @@
 
 Each function takes runs (and histories where it plots curves) and returns a matplotlib Figure, or None when the
 runs it needs are absent (a partial study still draws what it can). Which runs a figure shows is decided in
-``analysis.selection`` (the main comparison at cross-fitted learning rates) or by the W&B group, which the sweep
-runner sets to the sweep's name (``ablation_forget_bias``, ``ablation_encoding``).
+``analysis.selection``: the main comparison at cross-fitted learning rates, and each ablation's arms (its sweep's own
+runs, ``ablation_forget_bias`` or ``ablation_encoding``, and the length sweeps' runs that differ from them in the
+ablated setting alone).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from analysis.selection import ACC, SOLVED, comparison_runs, crossfit_runs
+from analysis.selection import ACC, SOLVED, ablation_runs, comparison_runs, crossfit_runs
 from analysis.statistics import breaking_point, solve_rates, solved_by_step
 from analysis.style import COLORBLIND, WIDTH_IN, model_labels, model_order, palette, variant_order
 from experiments.variants import CONTRAST
@@ -29,15 +30,6 @@ def variants_in(frame: pd.DataFrame) -> list[str]:
 def reported_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The main comparison's reported runs: one per (variant, T, seed), at its cross-fitted learning rate."""
     return crossfit_runs(comparison_runs(runs))
-
-
-def sweep_runs(runs: pd.DataFrame, group: str) -> pd.DataFrame:
-    """The palindrome runs of one sweep (W&B group), with T as an integer."""
-    if runs.empty or not {"group", "T"} <= set(runs.columns):
-        return runs.iloc[0:0]
-    chosen = runs[runs["group"] == group].copy()
-    chosen["T"] = chosen["T"].astype(int)
-    return chosen
 
 
 def log_T_axis(ax, lengths) -> None:
@@ -281,7 +273,7 @@ def gradient_flow(runs: pd.DataFrame) -> plt.Figure | None:
 
 
 def forget_bias_ablation(runs: pd.DataFrame) -> plt.Figure | None:
-    chosen = sweep_runs(runs, "ablation_forget_bias")
+    chosen = ablation_runs(runs, "ablation_forget_bias")
     if chosen.empty:
         return None
     chosen = chosen.assign(
@@ -305,7 +297,7 @@ def forget_bias_ablation(runs: pd.DataFrame) -> plt.Figure | None:
 
 
 def encoding_ablation(runs: pd.DataFrame) -> plt.Figure | None:
-    chosen = sweep_runs(runs, "ablation_encoding")
+    chosen = ablation_runs(runs, "ablation_encoding")
     if chosen.empty:
         return None
     chosen = _labelled(chosen)

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.infra.cli import UsageError, arg, parse_args, run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def run_times(provenance: dict) -> str:
         if label == "sweeps" and by_group:
             trained = sum(by_group.get(group, {}).get("trained", 0) for group in sweeps)
             reused = sum(by_group.get(group, {}).get("reused", 0) for group in sweeps)
-            note = f" ({trained} runs trained, {reused} reused)"
+            note = f" ({trained} runs trained" + (f", {reused} reused" if reused else "") + ")"
         lines.append(f"| {label}{note} | {minutes:.1f} |")
     if study.get("total_minutes") is not None:
         lines.append(f"| **total** | **{study['total_minutes']:.1f}** |")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.palindrome_figures import gradient_flow_frame, reported_runs
-from analysis.selection import ACC, SOLVED, comparison_runs
+from analysis.selection import ACC, SOLVED, ablation_runs, comparison_runs
 from analysis.statistics import breaking_point, solve_rates
 from analysis.style import model_order, variant_order, variant_slugs
 from experiments.variants import CONTRAST
@@ -78,8 +78,8 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     slugs = variant_slugs()
     lengths = sorted(int(t) for t in best["T"].unique())
     longest = max(lengths)
-    # The GAN and the classifier have no T. A run that several sweeps share (reused by the local runner, or the same
-    # configuration run twice) is counted once: its name holds every setting a sweep varies.
+    # The GAN and the classifier have no T. A run filed twice (a copy an earlier sweep runner made, or the same
+    # configuration run in two sweeps) is counted once: its name holds every setting a sweep varies.
     palindromes = runs[runs["T"].notna()].drop_duplicates(subset="name") if "T" in runs else runs.iloc[0:0]
     if "group" in palindromes:  # the give-up check is not part of the study's protocol counts
         palindromes = palindromes[palindromes["group"] != CHECK_GROUP]
@@ -195,7 +195,7 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
 
 def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
     out: dict[str, object] = {}
-    ablation = runs[runs["group"] == "ablation_forget_bias"] if "group" in runs else runs.iloc[0:0]
+    ablation = ablation_runs(runs, "ablation_forget_bias")
     if not ablation.empty:
         short, long = int(ablation["T"].min()), int(ablation["T"].max())
         out["fb-short-T"], out["fb-long-T"] = short, long
@@ -217,7 +217,7 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
         out["fb-verdict"] = ("the three initialisations end within 0.05 of each other"
                              if max(accs.values()) - min(accs.values()) < 0.05
                              else f"the initialisation decides the outcome: {name[winner]} ends highest")
-    encoding = runs[runs["group"] == "ablation_encoding"] if "group" in runs else runs.iloc[0:0]
+    encoding = ablation_runs(runs, "ablation_encoding")
     if not encoding.empty:
         long = int(encoding["T"].max())
         out["enc-long-T"] = long
@@ -250,7 +250,7 @@ def _same_until_stopped(check: pd.DataFrame, study: pd.DataFrame, history: pd.Da
     pairs = check.merge(study, on=["lr", "seed"], suffixes=("_check", "_study"))
     if pairs.empty:
         return {}
-    # A run reused by another sweep appears twice under one name: the same history, kept once.
+    # A run filed twice (see palindrome_results) appears twice under one name: the same history, kept once.
     losses = history.drop_duplicates(["name", "step"]).set_index(["name", "step"])["train/loss"]
     same = 0
     for row in pairs.itertuples():

@@ -14,10 +14,13 @@ choice it took no part in.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
-from experiments.palindrome import SOLVED_ACC
+from experiments.infra.record import EXECUTION, PLACEMENT
+from experiments.palindrome import SOLVED_ACC, Args
 from experiments.variants import variant_of
 
 ACC = "eval/acc"
@@ -25,6 +28,9 @@ SOLVED = SOLVED_ACC  # a run solves its length when its final accuracy over the 
 # The settings that make two records the same run (the sweeps share some configurations).
 KEYS = ["model", "T", "lr", "seed", "input_encoding", "forget_bias", "step_budget", "give_up"]
 COMPARISON_PREFIX = "length"  # length_rnn, length_lstm, length_chrono and their _boundary sweeps
+# Each ablation sweep and the setting it varies. A sweep runs only its new arms; the others are runs of the length
+# sweeps, found by their settings (ablation_runs), so no configuration is trained twice.
+ABLATIONS = {"ablation_forget_bias": "forget_bias", "ablation_encoding": "input_encoding"}
 
 
 def comparison_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -45,6 +51,28 @@ def comparison_runs(runs: pd.DataFrame) -> pd.DataFrame:
     # Steps until solved, for ranking learning rates: a run that never solved counts its whole budget.
     chosen["steps_to_solve"] = np.where(chosen["solved"] & chosen["steps_to_target"].notna(),
                                         chosen["steps_to_target"], chosen["step_budget"]).astype(float)
+    return chosen
+
+
+def ablation_runs(runs: pd.DataFrame, sweep: str) -> pd.DataFrame:
+    """An ablation's runs, one per run name: its sweep's own runs and every run of any sweep that differs from one of
+    them in the ablated setting alone (every other setting equal but where a run is filed and how it executed), so
+    the arms the length sweeps ran (b_f = 1 and chrono, one-hot input) join the arm the ablation adds. T is an int."""
+    if runs.empty or not {"group", "T"} <= set(runs.columns):
+        return runs.iloc[0:0]
+    own = runs[runs["group"] == sweep]
+    if own.empty:
+        return own
+    varied = ABLATIONS[sweep]
+    keys = [f.name for f in dataclasses.fields(Args)
+            if f.name in runs and f.name not in (*PLACEMENT, *EXECUTION, varied)]
+
+    def setting(frame: pd.DataFrame) -> pd.Series:  # one string per run: every setting but the ablated one
+        return frame[keys].astype(str).agg("|".join, axis=1)
+
+    palindromes = runs[runs["T"].notna()]
+    chosen = palindromes[setting(palindromes).isin(set(setting(own)))].drop_duplicates(subset="name").copy()
+    chosen["T"] = chosen["T"].astype(int)
     return chosen
 
 

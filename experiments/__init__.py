@@ -1,4 +1,11 @@
-"""Runners (one per experiment) and the pieces they share: data, CLI, tracker, sweep runner.
+"""The experiments: one runner per experiment and the data it reads, at this package's top.
 
-Run them from the repository root as modules, e.g. ``python -m experiments.palindrome --help``.
+    python -m experiments.palindrome --help        # Part I: one RNN or LSTM run on palindromes
+    python -m experiments.gan --help               # Part II: the GAN on MNIST
+    python -m experiments.study                    # everything: sweeps, classifier, GAN, figures, report
+
+``palindrome.py``, ``gan.py`` and ``mnist_classifier.py`` are the runners; ``palindrome_data.py`` and
+``mnist_data.py`` the data; ``variants.py`` the table of models and variants; ``rmsprop.py`` the optimiser;
+``gan_metrics.py`` how the GAN is judged; ``study.py`` the whole study. How runs are launched and recorded (the
+command-line plumbing, the run record, the tracker, the sweep runner) lives in ``experiments/infra/``.
 """

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from experiments.cli import arg, keep_freed_memory, parse_args, resolve_device, run_main
+from experiments.infra.cli import arg, keep_freed_memory, parse_args, resolve_device, run_main
 from experiments.rmsprop import RMSprop
 from models.lstm import LSTM
 from models.rnn import RNN

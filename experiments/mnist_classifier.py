@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.infra.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.mnist_data import MNISTBatches, load_mnist
-from experiments.record import atomic_path
-from experiments.tracker import Tracker
+from experiments.infra.record import atomic_path
+from experiments.infra.tracker import Tracker
 from models.classifier import MNISTClassifier
 
 RUN_NAME = "mnist_classifier"

@@ -12,7 +12,7 @@ from too, so its accuracy is exact accuracy, not held-out accuracy), else a fixe
 end on all of it. A run trains for its budget of ``steps + steps_per_T * T`` steps unless it stops early: solved
 (``early_stop`` monitored evaluations in a row at ``early_stop_acc`` or above, confirmed by at least ``target_acc``
 on the whole set) or, with ``give_up``, still at chance after that fraction of the budget. The run logs to W&B
-(see experiments/tracker.py for the mode) and writes ``<out>/<group>/<run name>/record.json``.
+(see experiments/infra/tracker.py for the mode) and writes ``<out>/<group>/<run name>/record.json``.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from experiments.cli import (Alias, UsageError, arg, check_writable, flush_denormals, parse_args, resolve_device,
-                             run_main)
+from experiments.infra.cli import (Alias, UsageError, arg, check_writable, flush_denormals, parse_args,
+                                   resolve_device, run_main)
 from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
-from experiments.progress import Progress
-from experiments.record import default_out, foreign_record, run_folder, unshown_settings_tag
+from experiments.infra.progress import Progress
+from experiments.infra.record import default_out, foreign_record, run_folder, unshown_settings_tag
 from experiments.rmsprop import RMSprop
-from experiments.tracker import Tracker
+from experiments.infra.tracker import Tracker
 from experiments.variants import MODELS as MODEL_TABLE
 from models.lstm import parse_forget_bias
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict:
     # --- seeding: one place; the same seed gives the same run on the CPU ---
     if args.threads:
         torch.set_num_threads(args.threads)
-    flush_denormals()  # vanishing gradients reach float32's denormals, 100x slower on x86 (experiments/cli.py)
+    flush_denormals()  # vanishing gradients reach float32's denormals, 100x slower on x86 (experiments/infra/cli.py)
     torch.manual_seed(args.seed)
 
     # --- data ---

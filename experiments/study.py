@@ -21,21 +21,35 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from experiments.cli import UsageError, arg, parse_args, run_main, stop_processes
+from experiments.infra.cli import UsageError, arg, parse_args, run_main, stop_processes
 from experiments.gan import Args as GanArgs
 from experiments.gan import run_name as gan_run_name
-from experiments.progress import STUDY_AFTER_ENV, minutes
-from experiments.record import has_record, write_json
+from experiments.infra.progress import STUDY_AFTER_ENV, minutes
+from experiments.infra.record import has_record, write_json
+from experiments.infra.sweep_file import in_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
 class Profile:
-    sweeps: list[str]
+    """A study's size: a folder of sweep files (every one there but the checks, ``check_*.yaml``), optionally an
+    overrides file applied to each (the profile then runs the sweeps it names), and the other stages' flags."""
+
+    folder: str
+    overrides: str | None = None  # sweeps/tiny/overrides.yaml: the same sweeps at toy size
+    checks: list[str] = field(default_factory=list)  # check sweeps the profile runs too
     classifier: list[str] = field(default_factory=list)  # extra flags of experiments.mnist_classifier
     gan: list[str] = field(default_factory=list)  # flags of experiments.gan: the reported configuration
     gan_template: list[str] = field(default_factory=list)  # the template's plain training at the same budget
+
+    @property
+    def sweeps(self) -> list[str]:
+        """The profile's sweep files, as paths from the repository's root."""
+        found = sorted(path for path in (ROOT / self.folder).glob("*.yaml") if not path.name.startswith("check_"))
+        paths = [*found, *(ROOT / check for check in self.checks)]
+        overrides = ROOT / self.overrides if self.overrides else None
+        return [str(path.relative_to(ROOT)) for path in paths if in_profile(path, overrides)]
 
 
 # The GAN configuration the study reports: the exploration's choice (results/gan_exploration/, the report's table),
@@ -45,22 +59,19 @@ class Profile:
 GAN_CHOICE = ["--ema=0.9995", "--lr=8e-4"]
 PROFILES = {
     "cpu": Profile(
-        sweeps=["sweeps/length_rnn.yaml", "sweeps/length_rnn_boundary.yaml", "sweeps/length_lstm.yaml",
-                "sweeps/length_lstm_boundary.yaml", "sweeps/length_chrono.yaml", "sweeps/ablation_forget_bias.yaml",
-                "sweeps/ablation_encoding.yaml"],
+        folder="sweeps",
         gan=["--epochs=15", *GAN_CHOICE],
         gan_template=["--epochs=15", "--group=gan_template"],
     ),
     "gpu": Profile(
-        sweeps=["sweeps/gpu/length_rnn.yaml", "sweeps/gpu/length_lstm.yaml", "sweeps/gpu/length_chrono.yaml",
-                "sweeps/gpu/ablation_forget_bias.yaml", "sweeps/gpu/ablation_encoding.yaml", "sweeps/gpu/frontier.yaml",
-                "sweeps/check_give_up.yaml"],
+        folder="sweeps/gpu",
+        checks=["sweeps/check_give_up.yaml"],
         gan=["--epochs=200", *GAN_CHOICE],
         gan_template=["--epochs=200", "--group=gan_template"],
     ),
     "tiny": Profile(
-        sweeps=["sweeps/tiny/length_rnn.yaml", "sweeps/tiny/length_lstm.yaml", "sweeps/tiny/length_chrono.yaml",
-                "sweeps/tiny/ablation_forget_bias.yaml", "sweeps/tiny/ablation_encoding.yaml"],
+        folder="sweeps",
+        overrides="sweeps/tiny/overrides.yaml",
         classifier=["--epochs=1", "--subset=4000"],
         gan=["--epochs=2", "--subset=1024", "--metric_samples=500", *GAN_CHOICE],
         gan_template=["--epochs=2", "--subset=1024", "--metric_samples=500", "--group=gan_template"],
@@ -88,8 +99,9 @@ def stage_commands(args: Args) -> list[tuple[str, list[list[str]]]]:
     python = sys.executable
     stages = []
     # One pool over all the profile's sweeps: no core idles at the tail of one sweep while the next waits.
-    flags = [f"--sweep={','.join(profile.sweeps)}", f"--backend={args.backend}", f"--out={args.out}"]
-    stages.append(("sweeps", [[python, "-m", "experiments.sweep", *flags,
+    flags = [f"--sweep={','.join(profile.sweeps)}", f"--backend={args.backend}", f"--out={args.out}",
+             *([f"--overrides={profile.overrides}"] if profile.overrides else [])]
+    stages.append(("sweeps", [[python, "-m", "experiments.infra.sweep", *flags,
                                *([f"--workers={args.workers}"] if args.workers else [])]]))
     stages.append(("MNIST classifier", [[python, "-m", "experiments.mnist_classifier", f"--out={args.out}",
                                          *profile.classifier]]))

@@ -25,6 +25,21 @@ def run_module(module: str, *flags: str, env: dict | None = None, timeout: float
     )
 
 
+@pytest.fixture(scope="session")
+def committed_figures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Figures, tables and macros drawn once from the committed results/ (``make figures``), shared by the tests
+    that build on them, across pytest-xdist's workers too (the first one draws, the others wait and reuse)."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # one folder for every worker of this session
+    figures = shared / "committed_figures"
+    with FileLock(str(shared / "committed_figures.lock")):
+        if not (figures / "results.tex").exists():
+            result = run_module("analysis.figures", f"--out={figures}")
+            assert result.returncode == 0, result.stderr
+    return figures
+
+
 @pytest.fixture
 def tiny_palindrome_flags(tmp_path: Path) -> list[str]:
     """A palindrome run that finishes in about a second."""

@@ -197,3 +197,40 @@ def test_the_reports_fixed_wording_holds_on_the_committed_results() -> None:
     # "The samples remain less crisp than real digits, the gap that IS and FID quantify."
     gan = gan_results(find_gan_run(runs), gan_runs(runs)[1:])
     assert float(gan["gan-IS"]) < float(gan["real-IS"]) and float(gan["gan-FID"]) > float(gan["real-FID"])
+
+
+def test_an_ablation_takes_its_other_arms_from_the_length_sweeps_by_their_settings() -> None:
+    """The forget-gate ablation runs only b_f = 0; its b_f = 1 and chrono arms are the length sweeps' runs that differ
+    from its runs in forget_bias alone. Runs at another seed, learning rate or budget are not arms of it."""
+    from analysis.selection import ablation_runs
+
+    ablation = [{"group": "ablation_forget_bias", "forget_bias": "0.0", "T": 20, "seed": s, "lr": 3e-3, "eval/acc": 0.1}
+                for s in (0, 1)]
+    length = [{"group": "length_lstm", "forget_bias": "1.0", "T": 20, "seed": s, "lr": lr, "eval/acc": 1.0}
+              for s in (0, 1, 3) for lr in (1e-3, 3e-3)]
+    chrono = [{"group": "length_chrono", "forget_bias": "chrono", "T": 20, "seed": 0, "lr": 3e-3, "eval/acc": 1.0},
+              {"group": "length_chrono", "forget_bias": "chrono", "T": 20, "seed": 0, "lr": 3e-3, "eval/acc": 1.0,
+               "steps": 5000}]
+    runs = runs_frame(ablation + length + chrono)
+    arms = ablation_runs(runs, "ablation_forget_bias")
+    got = sorted((row.forget_bias, row.seed, row.lr) for row in arms.itertuples())
+    assert got == [("0.0", 0, 3e-3), ("0.0", 1, 3e-3), ("1.0", 0, 3e-3), ("1.0", 1, 3e-3), ("chrono", 0, 3e-3)]
+    assert ablation_runs(runs, "ablation_encoding").empty  # no runs of that sweep: no arms either
+
+
+def test_the_ablations_read_the_same_arms_with_or_without_copies() -> None:
+    """Committed results of earlier versions hold copies of the shared arms inside the ablation's folder (marked
+    meta.reused_from); without them, the arms come from the length sweeps and every ablation number is the same."""
+    from analysis.report_numbers import _ablation_numbers
+    from analysis.runs import load_runs
+    from experiments.infra.record import local_records, reused_from
+    from tests.conftest import ROOT
+
+    results = ROOT / "results" / "runs"
+    runs = load_runs(results)
+    copies = {record["name"] for record in local_records(results) if reused_from(record)}
+    if not copies:
+        pytest.skip("these results hold no copies")
+    kept = runs[~(runs["name"].isin(copies) & runs["group"].str.startswith("ablation"))]
+    assert len(kept) < len(runs)
+    assert _ablation_numbers(kept) == _ablation_numbers(runs)

@@ -1,4 +1,4 @@
-"""The sweep pool's progress: time-left estimates on a simulated pool, and totals with reused and finished runs."""
+"""The sweep pool's progress: time-left estimates on a simulated pool, and totals with failed and finished runs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from experiments.progress import PoolProgress, RemainingTime
+from experiments.infra.progress import PoolProgress, RemainingTime
 
 
 def fresh_estimates(costs: list[float], seconds_per_cost: float, workers: int, seed: int,
@@ -77,8 +77,8 @@ class Job:
         self.sweep, self.params, self.cost, self.started = plan, {"T": T}, cost, 0.0
 
 
-def test_totals_count_finished_reused_and_skipped_runs() -> None:
-    plan = Plan("length_lstm", previous=2, total=6)  # 2 complete before; 4 to go, one of them reused
+def test_totals_count_finished_failed_and_skipped_runs() -> None:
+    plan = Plan("length_lstm", previous=2, total=6)  # 2 complete before; 4 to go, one of them fails
     jobs = [Job(plan, T) for T in (5, 10, 20, 30)]
     out = io.StringIO()
     progress = PoolProgress([plan], jobs, workers=2, out=out)
@@ -86,14 +86,14 @@ def test_totals_count_finished_reused_and_skipped_runs() -> None:
         progress.started_job(job)
     progress.finished(jobs[0], "ok", {"stop_reason": "solved"})
     progress.finished(jobs[1], "ok", {"stop_reason": "at chance"})
-    progress.finished(jobs[2], "reused runs/x", {"stop_reason": "solved"}, reused=True)
+    progress.finished(jobs[2], "ok", {"stop_reason": "solved"})
     progress.finished(jobs[3], "FAILED (exit 2: bad flag)", None)
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("[3/6 runs (0 reused, 0 failed)")
-    assert lines[-1].startswith("[6/6 runs (1 reused, 1 failed)")
+    assert lines[0].startswith("[3/6 runs (0 failed)")
+    assert lines[-1].startswith("[6/6 runs (1 failed)")
     assert lines[-1].endswith("length_lstm 6/6: 1 failed, 1 gave up, 2 solved")
     summary = progress.close(skipped=2)
-    assert summary == {"done": 2, "reused": 1, "failed": 1, "skipped": 2}
+    assert summary == {"done": 3, "failed": 1, "skipped": 2}
     assert "failed: length_lstm T=30: FAILED (exit 2: bad flag)" in out.getvalue()
 
 

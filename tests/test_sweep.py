@@ -14,11 +14,12 @@ import sweeps
 import yaml
 
 from analysis.runs import load_runs
-from experiments import sweep as sweep_runner
-from experiments.cli import UsageError
+from experiments.infra import sweep as sweep_runner
+from experiments.infra.cli import UsageError
 from tests.conftest import ROOT, run_module
 
-SWEEP_FILES = sorted((ROOT / "sweeps").rglob("*.yaml"))
+SWEEP_FILES = sorted(path for path in (ROOT / "sweeps").rglob("*.yaml") if path.name != "overrides.yaml")
+TINY_OVERRIDES = ROOT / "sweeps" / "tiny" / "overrides.yaml"
 
 
 def grid_size(config: dict) -> int:
@@ -37,6 +38,32 @@ def test_every_sweep_file_validates_and_expands(path: Path) -> None:
     command = sweep_runner.run_command(config, {k: v["value"] for k, v in proposals[0].config.items()})
     assert command[:4] == ["/usr/bin/env", "python", "-m", "experiments.palindrome"]
     assert all(part.startswith("--") and "=" in part for part in command[4:])
+
+
+def test_the_tiny_profile_is_the_cpu_sweeps_narrowed_by_its_overrides() -> None:
+    """sweeps/tiny/ holds no sweep of its own: each sweep it names is a CPU sweep file with the overrides applied, the
+    same runner, sweep name and settings but fewer steps and a smaller grid."""
+    from experiments.study import PROFILES
+
+    tiny, cpu = PROFILES["tiny"], PROFILES["cpu"]
+    assert tiny.sweeps and set(tiny.sweeps) <= set(cpu.sweeps)
+    assert set(tiny.sweeps) == {f"sweeps/{name}.yaml" for name in yaml.safe_load(TINY_OVERRIDES.read_text())["sweeps"]}
+    for path in tiny.sweeps:
+        full, small = sweep_runner.load_sweep(ROOT / path), sweep_runner.load_sweep(ROOT / path, TINY_OVERRIDES)
+        assert small["name"] == full["name"] and small["command"] == full["command"]
+        assert small["parameters"]["steps"] == {"value": 40, "distribution": "constant"}
+        assert grid_size(small) < grid_size(full)
+        kept = {k for k in full["parameters"] if k not in ("T", "lr", "seed", "steps", "steps_per_T", "give_up")}
+        assert all(small["parameters"][k] == full["parameters"][k] for k in kept), path  # what makes it that sweep
+
+
+def test_overrides_that_do_not_name_a_sweep_or_are_malformed_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not name sweep 'length_rnn_boundary'"):
+        sweep_runner.load_sweep(ROOT / "sweeps" / "length_rnn_boundary.yaml", TINY_OVERRIDES)
+    bad = tmp_path / "overrides.yaml"
+    bad.write_text("every:\n  steps: 40\nsweeps: {length_rnn: {}}\n")
+    with pytest.raises(UsageError, match="steps: {value: 40}"):
+        sweep_runner.load_sweep(ROOT / "sweeps" / "length_rnn.yaml", bad)
 
 
 TINY = """
@@ -108,7 +135,7 @@ def test_a_failed_run_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
     path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: rnn}")
                     .replace("T: {value: 4}", "T: {values: [1, 4]}")
                     .replace("lr: {values: [1.0e-3, 3.0e-3]}", "lr: {value: 1.0e-3}"))
-    result = run_module("experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=1",
+    result = run_module("experiments.infra.sweep", f"--sweep={path}", "--backend=local", "--workers=1",
                         f"--out={tmp_path}/runs")
     assert result.returncode == 1
     assert "1 done, 0 skipped (complete before), 1 failed" in result.stderr
@@ -130,7 +157,7 @@ def test_a_failed_run_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
 def test_malformed_sweep_files_are_rejected_before_anything_runs(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(text)
-    result = run_module("experiments.sweep", f"--sweep={path}", "--backend=local", f"--out={tmp_path}/runs")
+    result = run_module("experiments.infra.sweep", f"--sweep={path}", "--backend=local", f"--out={tmp_path}/runs")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
     assert not (tmp_path / "runs").exists()
@@ -194,7 +221,7 @@ def test_an_agents_runs_file_their_records_under_the_sweeps_out(tmp_path: Path) 
 
 
 def test_the_sweeps_link_is_on_the_configured_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    from experiments.wandb_agents import sweep_url
+    from experiments.infra.wandb_agents import sweep_url
 
     monkeypatch.delenv("WANDB_BASE_URL", raising=False)
     monkeypatch.delenv("WANDB_APP_URL", raising=False)
@@ -249,29 +276,6 @@ def test_runs_from_a_wandb_sweep_have_the_local_columns_and_are_cached(tmp_path:
     assert list(history["step"]) == [100, 200, 100, 200] and len(calls) == 1  # the second read used the cache
 
 
-def test_a_run_made_by_another_sweep_is_reused_not_rerun(tiny_sweep: Path, tmp_path: Path) -> None:
-    """The forget-gate ablation's b_f = 1 arm is a run of the length sweep: a second sweep that asks for the same
-    configuration copies the record in (filed under its own name) instead of training again."""
-    out = tmp_path / "runs"
-    first = sweep_runner.run_local(sweep_runner.load_sweep(tiny_sweep), out, workers=2)
-    assert first["done"] == 4
-    overlap = tmp_path / "ablation.yaml"  # shares lr=1e-3 with the first sweep; lr=1e-2 is new
-    overlap.write_text(TINY.replace("name: length", "name: ablation").replace("1.0e-3, 3.0e-3", "1.0e-3, 1.0e-2"))
-    second = sweep_runner.run_local(sweep_runner.load_sweep(overlap), out, workers=2)
-    assert (second["done"], second["reused"]) == (2, 2)
-    copies = load_runs(out / "ablation")
-    assert len(copies) == 4 and set(copies["group"]) == {"ablation"}
-    reused = copies[copies["lr"] == 1e-3]
-    originals = load_runs(out / "length").set_index("name")
-    for _, row in reused.iterrows():
-        assert row["eval/acc"] == originals.loc[row["name"], "eval/acc"]
-        assert "/length/" in json.loads((Path(row["run_dir"]) / "record.json").read_text())["meta"]["reused_from"]
-    # A run that differs in anything but where it is filed is not the same run.
-    other = tmp_path / "other.yaml"
-    other.write_text(TINY.replace("name: length", "name: other").replace("hidden: {value: 8}", "hidden: {value: 9}"))
-    assert sweep_runner.run_local(sweep_runner.load_sweep(other), out, workers=2, dry_run=True)["reused"] == 0
-
-
 def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) -> None:
     """SIGKILL the whole local pool (runner and its workers) mid-sweep, then rerun: the runs that finished keep their
     records and are not trained again, the run that was killed is, and no record is ever half-written."""
@@ -283,7 +287,7 @@ def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) 
                     .replace("T: {value: 4}", "T: {values: [4, 6]}")
                     .replace("steps: {value: 20}", "steps: {value: 200}"))
     out = tmp_path / "runs"
-    command = [sys.executable, "-m", "experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=1",
+    command = [sys.executable, "-m", "experiments.infra.sweep", f"--sweep={path}", "--backend=local", "--workers=1",
                f"--out={out}"]
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     pool = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -332,7 +336,7 @@ def agent_command(config: dict, params: dict, tmp_path: Path, monkeypatch: pytes
 
 def first_grid_run(config: dict) -> dict:
     proposal = sweeps.next_run(config, [])
-    return {k: sweep_runner._plain(v["value"]) for k, v in proposal.config.items()}
+    return {k: sweep_runner.plain_value(v["value"]) for k, v in proposal.config.items()}
 
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -379,7 +383,7 @@ def test_a_study_read_from_wandb_gives_the_same_macros_as_its_local_records(tmp_
 
     from analysis import runs as runs_module
     from analysis.report_numbers import palindrome_results
-    from experiments.record import local_records
+    from experiments.infra.record import local_records
 
     records = [r for r in local_records(ROOT / "results" / "runs") if "T" in r["config"]]
 
@@ -438,7 +442,7 @@ def test_sigterm_to_the_pool_stops_its_workers_and_the_rerun_resumes(tmp_path: P
     path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
                     .replace("T: {value: 4}", "T: {value: 12}").replace("steps: {value: 20}", "steps: {value: 1500}"))
     out = tmp_path / "runs"
-    command = [sys.executable, "-m", "experiments.sweep", f"--sweep={path}", "--backend=local", "--workers=2",
+    command = [sys.executable, "-m", "experiments.infra.sweep", f"--sweep={path}", "--backend=local", "--workers=2",
                f"--out={out}"]
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     pool = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

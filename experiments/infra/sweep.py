@@ -1,10 +1,10 @@
 """Run W&B sweep YAMLs: with W&B's server and agents when it is reachable, else locally in one pool of workers.
 
-    python -m experiments.sweep --sweep=sweeps/length_lstm.yaml                  # auto: W&B if logged in, else local
-    python -m experiments.sweep --sweep=sweeps/length_rnn.yaml,sweeps/length_lstm.yaml --workers=2   # one pool
-    python -m experiments.sweep --sweep=sweeps/length_lstm.yaml --backend=wandb --gpus=0,1,2,3
-    python -m experiments.sweep --join=entity/project/abc123 --gpus=0,1     # more agents for an existing sweep
-    python -m experiments.sweep --sweep=sweeps/length_lstm.yaml --dry_run=True   # print the commands, run nothing
+    python -m experiments.infra.sweep --sweep=sweeps/length_lstm.yaml            # auto: W&B if logged in, else local
+    python -m experiments.infra.sweep --sweep=sweeps/length_rnn.yaml,sweeps/length_lstm.yaml --workers=2   # one pool
+    python -m experiments.infra.sweep --sweep=sweeps/length_lstm.yaml --backend=wandb --gpus=0,1,2,3
+    python -m experiments.infra.sweep --join=entity/project/abc123 --gpus=0,1     # more agents for an existing sweep
+    python -m experiments.infra.sweep --sweep=sweeps/length_lstm.yaml --dry_run=True   # print the commands, run nothing
 
 The YAML is a W&B sweep configuration (``method``, ``metric``, ``parameters``, ``program`` or ``command``) and is
 validated with W&B's own schema before anything runs. Both backends build each run's command line the way
@@ -14,10 +14,8 @@ whichever path starts it.
 Local backend: W&B's sweep engine (``sweeps.next_run``, what W&B's local controller uses) proposes the runs -
 grid, random (with ``run_cap``) or bayes - and a pool of ``workers`` processes runs them, each logging to W&B in
 the mode the environment gives (offline here) and writing its record under ``<out>/<sweep name>/``. Runs whose
-records are complete are skipped, so rerunning an interrupted sweep resumes it; a run that another sweep under
-``<out>`` already made with the same configuration (say the forget-gate ablation's b_f = 1 arm, which is a run of
-the length sweep) is not run again but its record is copied in, marked ``meta.reused_from``. A failed run is
-reported and the sweep goes on. On a machine with GPUs each worker gets one GPU (``CUDA_VISIBLE_DEVICES``).
+records are complete are skipped, so rerunning an interrupted sweep resumes it. A failed run is reported and the
+sweep goes on. On a machine with GPUs each worker gets one GPU (``CUDA_VISIBLE_DEVICES``).
 
 W&B backend: ``wandb.sweep`` creates the sweep on the server and one ``wandb agent`` is started per GPU (or
 ``agents`` on CPU), staggered, each logging to ``<out>/<sweep name>/agents/``.
@@ -33,16 +31,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.cli import UsageError, arg, parse_args, run_main
-from experiments.local_pool import _visible_gpus, run_local
-from experiments.sweep_file import _plain, load_sweep, run_command  # noqa: F401 - the sweep runner's public names
-from experiments.tracker import wandb_mode, warn
-from experiments.wandb_agents import agent_commands, create_wandb_sweep, launch_agents  # noqa: F401
+from experiments.infra.cli import UsageError, arg, parse_args, run_main
+from experiments.infra.local_pool import visible_gpus, run_local
+from experiments.infra.sweep_file import plain_value, load_sweep, run_command  # noqa: F401 - the sweep runner's public names
+from experiments.infra.tracker import wandb_mode, warn
+from experiments.infra.wandb_agents import agent_commands, create_wandb_sweep, launch_agents  # noqa: F401
 
 
 @dataclass
 class Args:
     sweep: str = arg("", "sweep YAML to run (sweeps/*.yaml); several, comma-separated, run in one pool")
+    overrides: str = arg("", "overrides applied to each sweep (sweeps/tiny/overrides.yaml: the tiny profile)")
     join: str = arg("", "entity/project/id of an existing W&B sweep to add agents to (instead of --sweep)")
     backend: str = arg("auto", "auto (W&B when logged in and reachable, else local), local or wandb")
     workers: int = arg(0, "local backend: parallel runs; 0 = one per GPU, else one per CPU core")
@@ -59,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError("give exactly one of --sweep=sweeps/<name>.yaml or --join=entity/project/id")
     if args.backend not in ("auto", "local", "wandb"):
         raise UsageError(f"--backend={args.backend} is not one of auto, local, wandb")
-    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else _visible_gpus()
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else visible_gpus()
     if args.gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     if args.join:
@@ -67,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--join={args.join} is not entity/project/id")
         return launch_agents(args.join, gpus, args.agents, Path(args.out) / "agents", args.dry_run, args.out)
 
-    configs = [load_sweep(path) for path in args.sweep.split(",") if path.strip()]  # every file checked first
+    overrides = args.overrides or None
+    configs = [load_sweep(path.strip(), overrides) for path in args.sweep.split(",") if path.strip()]  # all checked
     backend = args.backend
     if backend == "auto":
         backend = "wandb" if wandb_mode() == "online" else "local"

@@ -1,15 +1,15 @@
-"""The run record: one home for its path, its atomic write, reading and validating it, a run's identity and reuse.
+"""The run record: one home for its path, its atomic write, reading and validating it, and a run's identity.
 
-    from experiments.record import record_path, write_record, read_record, local_records, identity
+    from experiments.infra.record import record_path, write_record, read_record, local_records, identity
     write_record(run_dir, {"name": ..., "config": ..., "summary": ..., "history": ..., "meta": ...})
     record = read_record(record_path(run_dir))       # RecordError if missing, corrupt or incomplete
     records = local_records("runs")                   # every complete record below a folder
     identity(record["config"])                        # what the run computed, whatever folder it was filed in
 
 A record is ``<run dir>/record.json`` (``record.json.gz`` as committed under results/): name, config, summary,
-history, meta. Runners write it through ``experiments.tracker``; the sweep runner reads it to resume and to reuse
-another sweep's identical run; packing and the analysis read it. Every file this project writes that a crash must
-not leave half-written goes through ``atomic_write``.
+history, meta. Runners write it through ``experiments.infra.tracker``; the sweep runner reads it to resume; packing
+and the analysis read it. Every file this project writes that a crash must not leave half-written goes through
+``atomic_write``.
 """
 
 from __future__ import annotations
@@ -185,17 +185,7 @@ def foreign_record(run_dir: str | Path, config: dict) -> str | None:
 
 
 def reused_from(record: dict) -> str | None:
-    """Where a record was copied from, when the local sweep runner reused another sweep's identical run (no work of
-    its own: count it once, time it never); None for a run that trained."""
+    """Where a record was copied from: earlier versions of the sweep runner copied a run that two sweeps shared into
+    the second (``meta.reused_from``; such copies are in the committed results/ of that time). Counted once and never
+    timed by packing; None for a run that trained."""
     return record.get("meta", {}).get("reused_from")
-
-
-def reuse(source: Path, folder: Path, group: str) -> dict:
-    """Copy another sweep's record of the same run into ``folder`` (``<out>/<group>``), filed under ``group``;
-    returns its summary."""
-    record = read_record(source)
-    record.pop("run_dir", None)
-    record["config"].update(out=str(folder.parent), group=group)
-    record.setdefault("meta", {})["reused_from"] = str(source)
-    write_record(folder / record["name"], record)
-    return record["summary"]

@@ -1,6 +1,6 @@
 """The W&B backend of the sweep runner: create a sweep on W&B's server and start agents, one per GPU.
 
-    from experiments.wandb_agents import create_wandb_sweep, launch_agents
+    from experiments.infra.wandb_agents import create_wandb_sweep, launch_agents
     path = create_wandb_sweep(load_sweep("sweeps/gpu/length_lstm.yaml"), project="lstm-vs-rnn")
     launch_agents(path, gpus=["0", "1"], agents=1, log_dir=Path("runs/length_lstm/agents"), dry_run=False)
 """
@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.cli import stop_processes
-from experiments.record import OUT_ENV
-from experiments.sweep_file import with_group
+from experiments.infra.cli import stop_processes
+from experiments.infra.record import OUT_ENV
+from experiments.infra.sweep_file import with_group
 
 STAGGER_S = 5.0  # seconds between agent starts, so agents don't all ask the server at once
 VENV_BIN = Path(sys.executable).parent
@@ -79,7 +79,7 @@ def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, 
     print(f"{len(processes)} agents on {sweep_path}: {sweep_url(sweep_path)}", file=sys.stderr)
     try:
         return max(p.wait() for p in processes)
-    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (experiments.cli.Terminated)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (experiments.infra.cli.Terminated)
         stop_processes(processes, interrupt)
         print(f"interrupted: {len(processes)} agents stopped; runs they finished are recorded (`make agents "
               f"SWEEP_ID={sweep_path}` starts agents again)", file=sys.stderr)

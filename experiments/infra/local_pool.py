@@ -1,18 +1,17 @@
 """The local backend of the sweep runner: one pool of worker processes over one or several sweeps.
 
-    from experiments.local_pool import run_local
+    from experiments.infra.local_pool import run_local
     run_local([load_sweep("sweeps/length_rnn.yaml"), load_sweep("sweeps/length_lstm.yaml")], Path("runs"), workers=2)
 
 W&B's sweep engine (``sweeps.next_run``) proposes the runs: grid runs of every sweep start costliest first, open-ended
-(random, bayes) sweeps are asked for runs as workers free up. Runs whose records are complete are skipped (resume);
-a run that another sweep under ``out`` made or is making with the same configuration is trained once and its record
-copied (``experiments.record.reuse``). Each run is one process, the command ``wandb agent`` would run; progress lines
-come from ``experiments.progress.PoolProgress``.
+(random, bayes) sweeps are asked for runs as workers free up. Runs whose records are complete are skipped (resume).
+Each run is one process, the command ``wandb agent`` would run; progress lines come from
+``experiments.infra.progress.PoolProgress``. No sweep repeats another's runs (an ablation runs only its new arm, and
+the analysis takes the others by their settings), so every run is trained once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import math
 import os
@@ -24,10 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.cli import Terminated
-from experiments.record import (RECORD, RecordError, identity, local_records, read_record, record_path, record_paths,
-                                reuse, reused_from)
-from experiments.sweep_file import _grid_queue, _params, run_command, runner_module
+from experiments.infra.cli import Terminated
+from experiments.infra.record import RECORD, RecordError, local_records, read_record
+from experiments.infra.sweep_file import grid_queue, proposal_params, run_command, runner_module
 
 
 def completed_runs(folder: Path, names: list[str]) -> list[dict]:
@@ -40,37 +38,10 @@ def completed_runs(folder: Path, names: list[str]) -> list[dict]:
     ]
 
 
-def run_identity(module_name: str, params: dict) -> str | None:
-    """What a run with these flags computes: its runner's whole configuration (``Args`` with the flags applied)
-    without PLACEMENT, as the runner records it. None for a runner without an ``Args`` dataclass."""
-    Args = getattr(importlib.import_module(module_name), "Args", None)
-    if Args is None or not dataclasses.is_dataclass(Args):
-        return None
-    known = {f.name for f in dataclasses.fields(Args)}
-    return identity(dataclasses.asdict(Args(**{k: v for k, v in params.items() if k in known})))
-
-
-def finished_elsewhere(out: Path, folder: Path) -> dict[str, Path]:
-    """identity -> record path of every complete run below ``out`` but outside ``folder`` (other sweeps' runs).
-    An unreadable record is passed over here: it only means that run is not reused."""
-    found: dict[str, Path] = {}
-    copies: dict[str, Path] = {}
-    for path in record_paths(out):
-        if path.is_relative_to(folder):
-            continue
-        try:
-            record = read_record(path)
-        except RecordError:
-            continue
-        (copies if reused_from(record) else found).setdefault(identity(record["config"]), path)
-    return {**copies, **found}  # the run's own record where it is still there, so reused_from names the original
-
-
 @dataclass
 class Job:
     sweep: "SweepPlan"
     params: dict
-    identity: str | None
     cost: float
     proposal: object  # the sweeps.SweepRun this job carries out
     process: subprocess.Popen | None = None
@@ -138,29 +109,25 @@ def plan_sweep(config: dict, out: Path) -> SweepPlan:
     ]
     extra = {k: v for k, v in {"out": str(out), "group": config["name"]}.items() if k not in names}
     varied = [k for k, spec in config.get("parameters", {}).items() if "value" not in spec]
-    queue = _grid_queue(config, history) if config["method"] == "grid" else None
+    queue = grid_queue(config, history) if config["method"] == "grid" else None
     return SweepPlan(config, folder, names, varied, len(previous), history, queue, extra,
                      config.get("run_cap", math.inf))
 
 
 def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool = False) -> dict:
     """Run one or several sweeps in one pool of ``workers`` local processes; returns counts of planned, done,
-    reused, skipped and failed runs over all of them.
+    skipped and failed runs over all of them.
 
     One pool over all the sweeps keeps every worker busy to the end: grid runs of all sweeps start costliest first,
-    and open-ended (random, bayes) sweeps are asked for runs as workers free up. A run that several sweeps ask for
-    (same configuration but where it is filed) trains once; the others copy its record when it is done."""
+    and open-ended (random, bayes) sweeps are asked for runs as workers free up."""
     import sweeps
 
-    from experiments.progress import PoolProgress
+    from experiments.infra.progress import PoolProgress
 
     plans = [plan_sweep(config, out) for config in ([configs] if isinstance(configs, dict) else configs)]
-    gpus = _visible_gpus()
+    gpus = visible_gpus()
     threads = max(1, (os.cpu_count() or 1) // workers)
     interpreter = sys.executable
-    elsewhere: dict[str, Path] = {}
-    for plan in plans:
-        elsewhere.update({k: v for k, v in finished_elsewhere(out, plan.folder).items() if k not in elsewhere})
     grid = sorted(
         ((plan, proposal) for plan in plans for proposal in _drain(plan)), key=lambda item: -_cost(item[0], item[1])
     )
@@ -177,24 +144,17 @@ def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool
 
     skipped = sum(plan.previous for plan in plans)
     if dry_run:
-        pending, reused, planned = list(jobs), 0, 0
+        pending, planned = list(jobs), 0
         while pending or (pending := more_jobs()):
             job = pending.pop(0)
             job.proposal.state = sweeps.RunState.finished
-            source = elsewhere.get(job.identity) if job.identity else None
-            if source is not None:
-                print(f"# reuse {source}")
-                reused += 1
-            else:
-                print(shlex.join(run_command(job.sweep.config, job.params, interpreter, job.sweep.extra)))
-                planned += 1
-                if job.identity:
-                    elsewhere[job.identity] = job.sweep.folder / "(this pool)"
+            print(shlex.join(run_command(job.sweep.config, job.params, interpreter, job.sweep.extra)))
+            planned += 1
         for plan in plans:
             print(f"sweep {plan.name}: {plan.proposed} runs planned, {plan.previous} already complete under "
                   f"{plan.folder}")
-        print(f"{planned} runs to do, {reused} to reuse, {skipped} already complete")
-        return {"planned": planned, "reused": reused, "skipped": skipped, "done": 0, "failed": 0}
+        print(f"{planned} runs to do, {skipped} already complete")
+        return {"planned": planned, "skipped": skipped, "done": 0, "failed": 0}
 
     for plan in plans:
         (plan.folder / "logs").mkdir(parents=True, exist_ok=True)
@@ -204,23 +164,13 @@ def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool
           file=sys.stderr)
     tally = PoolProgress(plans, jobs, workers)
     running: list[Job] = []
-    waiting: dict[str, list[Job]] = {}  # identity -> jobs that wait for the same run, being trained by another
-    trained: dict[str, Path] = {}  # identity -> folder of the run this pool trained
     try:
         while True:
             while len(running) < workers and (jobs or (jobs := more_jobs())):
                 job = jobs.pop(0)
-                source = elsewhere.get(job.identity) if job.identity else None
-                if source is None and job.identity in trained:
-                    source = record_path(trained[job.identity])
-                if source is not None:
-                    _adopt_job(job, source, tally)
-                elif job.identity is not None and any(j.identity == job.identity for j in running):
-                    waiting.setdefault(job.identity, []).append(job)
-                else:
-                    running.append(_start(job, interpreter, sorted(set(range(workers)) - {j.slot for j in running})[0],
-                                          gpus, threads))
-                    tally.started_job(job)
+                running.append(_start(job, interpreter, sorted(set(range(workers)) - {j.slot for j in running})[0],
+                                      gpus, threads))
+                tally.started_job(job)
             if not running:
                 break
             time.sleep(0.2)
@@ -232,15 +182,7 @@ def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool
                 job.proposal.summary_metrics = record["summary"] if record else {}
                 status = "ok" if ok else f"FAILED (exit {job.process.returncode}: {_last_line(job.log)}; log {job.log})"
                 tally.finished(job, status, record["summary"] if record else None)
-                for twin in waiting.pop(job.identity, []) if job.identity else []:
-                    if ok and record is not None:
-                        trained[job.identity] = Path(record["run_dir"])
-                        _adopt_job(twin, record_path(Path(record["run_dir"])), tally)
-                    else:
-                        tally.finished(twin, "FAILED (the same run in another sweep failed)", None)
-                if ok and record is not None and job.identity:
-                    trained[job.identity] = Path(record["run_dir"])
-    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (experiments.cli.Terminated)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (experiments.infra.cli.Terminated)
         stop = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
         for job in running:
             job.process.send_signal(stop)  # each run stops without writing its record
@@ -263,20 +205,11 @@ def _drain(plan: SweepPlan) -> list:
 
 def _cost(plan: SweepPlan, proposal) -> float:
     cost = getattr(importlib.import_module(runner_module(plan.config)), "expected_cost", None)
-    return cost(_params(proposal)) if cost is not None else 1.0
+    return cost(proposal_params(proposal)) if cost is not None else 1.0
 
 
 def _job(plan: SweepPlan, proposal) -> Job:
-    params = _params(proposal)
-    return Job(plan, params, run_identity(runner_module(plan.config), params), _cost(plan, proposal), proposal)
-
-
-def _adopt_job(job: Job, source: Path, tally) -> None:
-    import sweeps
-
-    job.proposal.state = sweeps.RunState.finished
-    job.proposal.summary_metrics = reuse(source, job.sweep.folder, job.sweep.name)
-    tally.finished(job, f"reused {source.parent}", job.proposal.summary_metrics, reused=True)
+    return Job(plan, proposal_params(proposal), _cost(plan, proposal), proposal)
 
 
 def _own_record(job: Job) -> dict | None:
@@ -329,7 +262,7 @@ def _last_line(log: Path) -> str:
     return lines[-1][:200] if lines else "(empty log)"
 
 
-def _visible_gpus() -> list[str]:
+def visible_gpus() -> list[str]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return [g for g in visible.split(",") if g.strip()]

@@ -86,9 +86,9 @@ def minutes(seconds: float | None) -> str:
 
 
 class PoolProgress:
-    """The local sweep pool's running account: one line per finished run with done/total over all sweeps, reused
-    and skipped runs, the time left, and a tally of outcomes for the run's sweep (solved / gave up / ran the budget
-    / failed), so a sweep going wrong shows early. Plain lines: they go to logs and CI as they are."""
+    """The local sweep pool's running account: one line per finished run with done/total over all sweeps, failed
+    and skipped runs, the time left, and a tally of outcomes for the run's sweep (solved / gave up / ran the
+    budget / failed), so a sweep going wrong shows early. Plain lines: they go to logs and CI as they are."""
 
     OUTCOMES = {"solved": "solved", "at chance": "gave up", "budget": "budget"}
 
@@ -100,7 +100,7 @@ class PoolProgress:
         self.running: dict[int, object] = {}
         self.remaining = RemainingTime(workers)
         self.tally = {plan.name: {} for plan in plans}
-        self.counts = {"done": 0, "reused": 0, "failed": 0}
+        self.counts = {"done": 0, "failed": 0}
         self.failures: list[str] = []
         self.total = sum(plan.previous for plan in plans) + len(jobs)
         self.study_after_s = float(os.environ.get(STUDY_AFTER_ENV, "nan"))
@@ -117,11 +117,11 @@ class PoolProgress:
         self.total += len(jobs)
         self.queued.update({id(job): job.cost for job in jobs})
 
-    def finished(self, job, status: str, summary: dict | None, reused: bool = False) -> None:
+    def finished(self, job, status: str, summary: dict | None) -> None:
         self.queued.pop(id(job), None)
         self.running.pop(id(job), None)
         failed = status.startswith("FAILED")
-        key = "failed" if failed else "reused" if reused else "done"
+        key = "failed" if failed else "done"
         self.counts[key] += 1
         if key == "done":
             self.remaining.finished(job.cost, time.monotonic() - job.started, (summary or {}).get("train_time_s"))
@@ -133,12 +133,12 @@ class PoolProgress:
                                            [(j.cost, now - j.started) for j in self.running.values()])
         finished = sum(self.counts.values()) + sum(plan.previous for plan in self.plans)
         label = " ".join(f"{k}={v}" for k, v in job.params.items() if k in job.sweep.varied)
-        took = "" if reused or job.started == 0 else f" in {time.monotonic() - job.started:.0f} s"
+        took = "" if job.started == 0 else f" in {time.monotonic() - job.started:.0f} s"
         if failed:
             self.failures.append(f"{job.sweep.name} {label}: {status}")
         sweep_total = job.sweep.total()
         sweep_done = job.sweep.previous + sum(tally.values())
-        print(f"[{finished}/{self.total} runs ({self.counts['reused']} reused, {self.counts['failed']} failed) | "
+        print(f"[{finished}/{self.total} runs ({self.counts['failed']} failed) | "
               f"{minutes(now - self.started)}, {'~' if self.remaining.rough else ''}{minutes(left)} left"
               f"{' (rough)' if self.remaining.rough else ''}{self._study_left(left)}] "
               f"{job.sweep.name} {label}: {status}{took} | "
@@ -156,9 +156,7 @@ class PoolProgress:
             print(f"sweep {plan.name}: " + (", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "nothing to do")
                   + f"; {plan.previous} complete before", file=self.out)
         print(f"sweeps: {self.counts['done']} done, {skipped} skipped (complete before), "
-              f"{self.counts['failed']} failed, "
-              f"{self.counts['reused']} reused (the same run in another sweep), in "
-              f"{minutes(time.monotonic() - self.started)}", file=self.out)
+              f"{self.counts['failed']} failed, in {minutes(time.monotonic() - self.started)}", file=self.out)
         for line in self.failures:
             print(f"  failed: {line}", file=self.out)
         return {**self.counts, "skipped": skipped}

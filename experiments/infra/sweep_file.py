@@ -1,9 +1,14 @@
 """A W&B sweep file: validated with W&B's own schema, expanded into runs with W&B's own engine, and each run's command
 line built exactly as ``wandb agent`` builds it.
 
-    from experiments.sweep_file import load_sweep, run_command
+    from experiments.infra.sweep_file import load_sweep, run_command
     config = load_sweep("sweeps/length_lstm.yaml")   # UsageError naming the file and the problem if it is malformed
+    config = load_sweep("sweeps/length_lstm.yaml", overrides="sweeps/tiny/overrides.yaml")   # the same sweep, smaller
     run_command(config, {"T": 20, "lr": 0.001})      # ["/usr/bin/env", "python", "-m", "experiments.palindrome", ...]
+
+Overrides make one sweep file serve several profiles: a YAML with ``every`` (parameters set on every sweep) and
+``sweeps`` (per sweep name, the parameters that narrow its grid). A sweep the overrides do not name is not part of
+their profile (``in_profile``).
 """
 
 from __future__ import annotations
@@ -19,26 +24,60 @@ import yaml
 warnings.filterwarnings("ignore", message="Valid config keys have changed in V2")
 warnings.filterwarnings("ignore", message=".*class-based `config` is deprecated")
 
-from experiments.cli import UsageError  # noqa: E402
+from experiments.infra.cli import UsageError  # noqa: E402
 
 METHODS = ("grid", "random", "bayes")
 
 
-def load_sweep(path: str | Path) -> dict:
-    """Read and validate a sweep YAML; every problem is a UsageError naming the file and what is wrong."""
-    import sweeps  # W&B's sweep engine
-
-    path = Path(path)
+def _read_yaml(path: Path, what: str) -> object:
     try:
-        config = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise UsageError(f"sweep file {path} does not exist; see sweeps/ for the study's sweeps") from None
+        raise UsageError(f"{what} {path} does not exist; see sweeps/ for the study's sweeps") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise UsageError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+
+
+def read_overrides(path: str | Path) -> dict:
+    """An overrides file: ``{"every": {parameter: spec}, "sweeps": {sweep name: {parameter: spec}}}``."""
+    path = Path(path)
+    overrides = _read_yaml(path, "overrides file")
+    if not isinstance(overrides, dict) or set(overrides) - {"every", "sweeps"}:
+        raise UsageError(f"{path}: an overrides file is a mapping with 'every' and 'sweeps' (sweep name -> parameters)")
+    for section in (overrides.get("every") or {}, *(overrides.get("sweeps") or {}).values()):
+        if not isinstance(section, dict) or not all(isinstance(spec, dict) for spec in section.values()):
+            raise UsageError(f"{path}: give each parameter as in a sweep file, e.g. steps: {{value: 40}}")
+    return overrides
+
+
+def in_profile(path: str | Path, overrides: str | Path | None) -> bool:
+    """Whether the overrides' profile runs this sweep (every sweep, without overrides)."""
+    if overrides is None:
+        return True
+    config = _read_yaml(Path(path), "sweep file")
+    name = config.get("name", Path(path).stem) if isinstance(config, dict) else Path(path).stem
+    return name in (read_overrides(overrides).get("sweeps") or {})
+
+
+def load_sweep(path: str | Path, overrides: str | Path | None = None) -> dict:
+    """Read and validate a sweep YAML, with an overrides file's parameters applied; every problem is a UsageError
+    naming the file and what is wrong."""
+    import sweeps  # W&B's sweep engine
+
+    path = Path(path)
+    config = _read_yaml(path, "sweep file")
     if not isinstance(config, dict):
         raise UsageError(f"{path}: a sweep file is a mapping with method, parameters and program or command")
+    if overrides is not None:
+        changes = read_overrides(overrides)
+        name = config.get("name", path.stem)
+        if name not in (changes.get("sweeps") or {}):
+            raise UsageError(f"{overrides} does not name sweep {name!r} ({path}): add it under 'sweeps' to run it "
+                             "with these overrides")
+        config["parameters"] = {**config.get("parameters", {}), **(changes.get("every") or {}),
+                                **(changes["sweeps"][name] or {})}
     if "program" not in config and "command" not in config:
         raise UsageError(f"{path}: no program or command; add command: "
                          "[${env}, ${interpreter}, -m, <runner>, ${args}]")
@@ -119,16 +158,16 @@ def run_command(config: dict, params: dict, interpreter: str = "python", extra: 
     return command
 
 
-def _plain(value):
+def plain_value(value):
     """numpy scalars from the sweep engine -> Python numbers, so flags and records read naturally."""
     return value.item() if hasattr(value, "item") else value
 
 
-def _params(proposal) -> dict:
-    return {k: _plain(v["value"]) for k, v in proposal.config.items()}
+def proposal_params(proposal) -> dict:
+    return {k: plain_value(v["value"]) for k, v in proposal.config.items()}
 
 
-def _grid_queue(config: dict, history: list) -> list:
+def grid_queue(config: dict, history: list) -> list:
     """Every grid run not done yet, costliest first when the runner module says what a run costs
     (``expected_cost(params)``): long runs start early and short ones fill the gaps at the end."""
     import sweeps
@@ -140,5 +179,5 @@ def _grid_queue(config: dict, history: list) -> list:
         queue.append(proposal)
     cost = getattr(importlib.import_module(runner_module(config)), "expected_cost", None)
     if cost is not None:
-        queue.sort(key=lambda proposal: -cost(_params(proposal)))
+        queue.sort(key=lambda proposal: -cost(proposal_params(proposal)))
     return queue
