@@ -12,7 +12,8 @@ variants itself: a new one gets its macros and its place in every figure and tab
 in report.tex where the text should discuss it.
 
 Adding a model, say a GRU written from its equations: its module under models/, one row in MODELS, one in VARIANTS,
-and the sweeps that should run it (``sweeps/length_gru.yaml`` with ``model: {value: gru}``).
+and the sweeps that should run it (``sweeps/length_gru.yaml`` with ``model: {value: gru}``, its line in
+``sweeps/tiny/overrides.yaml``, ``sweeps/gpu/length_gru.yaml``).
 """
 
 from __future__ import annotations

@@ -361,7 +361,7 @@ def test_a_run_started_as_an_agent_starts_it_is_its_sweeps_run_in_the_figures(tm
     under runs/<sweep>/ and the analysis takes it as that sweep's run of the main comparison."""
     from analysis.selection import comparison_runs
 
-    config = sweep_runner.load_sweep(ROOT / "sweeps" / "tiny" / "length_lstm.yaml")
+    config = sweep_runner.load_sweep(ROOT / "sweeps" / "length_lstm.yaml", TINY_OVERRIDES)
     command = agent_command(config, first_grid_run(config), tmp_path, monkeypatch)
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
