@@ -64,7 +64,7 @@ sweep: install ## Run a sweep: make sweep SWEEP=sweeps/length_lstm.yaml [BACKEND
 	@test -n "$(SWEEP)" || { echo "error: name the sweep, e.g. make sweep SWEEP=sweeps/length_lstm.yaml" >&2; exit 2; }
 	$(PY) -m experiments.infra.sweep --sweep=$(SWEEP) $(SWEEP_FLAGS)
 
-agents: install ## Join an existing W&B sweep: make agents SWEEP_ID=entity/project/id GPUS=0,1
+agents: install ## Join existing W&B sweeps: make agents SWEEP_ID=entity/project/id[,...] GPUS=0,1
 	@test -n "$(SWEEP_ID)" || { echo "error: name the sweep, e.g. make agents SWEEP_ID=entity/project/id" >&2; exit 2; }
 	$(PY) -m experiments.infra.sweep --join=$(SWEEP_ID) $(SWEEP_FLAGS)
 

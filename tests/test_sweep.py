@@ -209,6 +209,39 @@ def test_agent_commands_one_per_gpu_each_with_its_own_device() -> None:
     assert len(cpu) == 2 and all("CUDA_VISIBLE_DEVICES" not in env for env, _ in cpu)
 
 
+def test_agent_slots_go_on_to_the_next_sweep_while_others_finish(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the W&B path each GPU's agent works through the sweeps in order: a slot whose agent found its sweep used
+    up starts on the next one at once, not when the slowest agent of the first sweep is done. A stand-in for the
+    wandb CLI (an agent on GPU 0 takes 0.2 s, on GPU 1 2 s) records when each agent starts and ends."""
+    from experiments.infra import wandb_agents
+
+    bin_dir, events = tmp_path / "bin", tmp_path / "events.log"
+    bin_dir.mkdir()
+    fake = bin_dir / "wandb"
+    fake.write_text(f"""#!/bin/sh
+echo "start $CUDA_VISIBLE_DEVICES $2 $STUDY_RUNS_DIR" >> {events}
+if [ "$CUDA_VISIBLE_DEVICES" = 0 ]; then sleep 0.2; else sleep 2; fi
+echo "end $CUDA_VISIBLE_DEVICES $2" >> {events}
+[ "$2" != "me/proj/broken" ]
+""")
+    fake.chmod(0o755)
+    monkeypatch.setattr(wandb_agents, "VENV_BIN", bin_dir)
+    monkeypatch.setattr(wandb_agents, "STAGGER_S", 0.0)
+    monkeypatch.setattr(wandb_agents, "POLL_S", 0.05)
+    sweeps = [("me/proj/first", tmp_path / "first"), ("me/proj/second", tmp_path / "second")]
+    assert wandb_agents.launch_agents(sweeps, ["0", "1"], 1, False, out=tmp_path / "runs") == 0
+    lines = events.read_text().splitlines()
+    assert sorted(line.split()[:3] for line in lines if line.startswith("start")) == [
+        ["start", "0", "me/proj/first"], ["start", "0", "me/proj/second"],
+        ["start", "1", "me/proj/first"], ["start", "1", "me/proj/second"]]
+    assert lines.index("end 0 me/proj/second") < lines.index("end 1 me/proj/first")  # GPU 0 never waited
+    assert all(line.endswith(str((tmp_path / "runs").resolve())) for line in lines if line.startswith("start"))
+    assert (tmp_path / "second" / "agent-1.log").exists()  # each sweep's agents log beside its records
+    # An agent that fails is the launcher's exit status, after the other sweeps ran.
+    assert wandb_agents.launch_agents([("me/proj/broken", tmp_path / "b"), *sweeps], ["0"], 1, False) == 1
+
+
 def test_an_agents_runs_file_their_records_under_the_sweeps_out(tmp_path: Path) -> None:
     """An agent passes a run only the sweep's parameters: where its record goes travels in the environment."""
     out = tmp_path / "elsewhere"

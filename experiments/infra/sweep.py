@@ -62,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     if args.join:
-        if args.join.count("/") != 2:
-            raise UsageError(f"--join={args.join} is not entity/project/id")
-        return launch_agents(args.join, gpus, args.agents, Path(args.out) / "agents", args.dry_run, args.out)
+        joined = [path.strip() for path in args.join.split(",") if path.strip()]
+        if not joined or any(path.count("/") != 2 for path in joined):
+            raise UsageError(f"--join={args.join} is not entity/project/id (several: comma-separated)")
+        return launch_agents([(path, Path(args.out) / "agents") for path in joined], gpus, args.agents, args.dry_run,
+                             args.out)
 
     overrides = args.overrides or None
     configs = [load_sweep(path.strip(), overrides) for path in args.sweep.split(",") if path.strip()]  # all checked
@@ -72,12 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     if backend == "auto":
         backend = "wandb" if wandb_mode() == "online" else "local"
     if backend == "wandb":
-        status = 0
-        for config in configs:  # on W&B each sweep is its own, with its own agents, one after another
-            if args.dry_run:
+        if args.dry_run:
+            for config in configs:
                 print(f"wandb sweep --project {args.project} <{config['name']}>   # creates the sweep, prints its id")
-                launch_agents(f"<entity>/{args.project}/<sweep id>", gpus, args.agents, Path(), True, args.out)
-                continue
+            launch_agents([(f"<entity>/{args.project}/<{config['name']} id>", Path()) for config in configs], gpus,
+                          args.agents, True, args.out)
+            return 0
+        # Every sweep is created first; then each agent slot works through them in order (wandb_agents).
+        created = []
+        for config in configs:
             try:
                 sweep_path = create_wandb_sweep(config, args.project)
             except Exception as error:
@@ -85,14 +90,13 @@ def main(argv: list[str] | None = None) -> int:
                     raise UsageError(f"could not create the W&B sweep ({type(error).__name__}: {error}); "
                                      "check `wandb login` or use --backend=local") from None
                 warn(f"W&B unreachable ({type(error).__name__}); running the sweeps locally instead")
-                backend = "local"
                 break
-            print(f"created W&B sweep {sweep_path}; more agents elsewhere: make agents SWEEP_ID={sweep_path}",
-                  file=sys.stderr)
-            logs = Path(args.out) / config["name"] / "agents"
-            status = max(status, launch_agents(sweep_path, gpus, args.agents, logs, False, args.out))
-        if backend == "wandb":
-            return status
+            print(f"created W&B sweep {sweep_path}", file=sys.stderr)
+            created.append((sweep_path, Path(args.out) / config["name"] / "agents"))
+        else:
+            ids = ",".join(path for path, _ in created)
+            print(f"more agents elsewhere: make agents SWEEP_ID={ids}", file=sys.stderr)
+            return launch_agents(created, gpus, args.agents, False, args.out)
     workers = args.workers or len(gpus) or os.cpu_count() or 1
     result = run_local(configs, Path(args.out), workers, dry_run=args.dry_run)
     return 1 if result["failed"] else 0

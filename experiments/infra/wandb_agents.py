@@ -2,7 +2,7 @@
 
     from experiments.infra.wandb_agents import create_wandb_sweep, launch_agents
     path = create_wandb_sweep(load_sweep("sweeps/gpu/length_lstm.yaml"), project="lstm-vs-rnn")
-    launch_agents(path, gpus=["0", "1"], agents=1, log_dir=Path("runs/length_lstm/agents"), dry_run=False)
+    launch_agents([(path, Path("runs/length_lstm/agents"))], gpus=["0", "1"], agents=1, dry_run=False)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from experiments.infra.record import OUT_ENV
 from experiments.infra.sweep_file import with_group
 
 STAGGER_S = 5.0  # seconds between agent starts, so agents don't all ask the server at once
+POLL_S = 1.0  # how often the launcher looks for an agent that finished its sweep
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -58,29 +59,55 @@ def sweep_url(sweep_path: str) -> str:
     return f"{app.rstrip('/')}/{entity}/{project}/sweeps/{sweep_id}"
 
 
-def launch_agents(sweep_path: str, gpus: list[str], agents: int, log_dir: Path, dry_run: bool,
+def launch_agents(sweeps: list[tuple[str, Path]], gpus: list[str], agents: int, dry_run: bool,
                   out: str | Path = "runs") -> int:
-    commands = agent_commands(sweep_path, gpus, agents, out)
+    """Run W&B agents on ``sweeps`` ((entity/project/id, log folder) each, in order), one slot per GPU (or ``agents``
+    on CPU), and wait for them; the worst exit status.
+
+    Every slot works through the sweeps in order: when its agent for one sweep exits (the sweep has no run left to
+    hand out), the slot starts its agent for the next at once, while other slots still finish their last runs of
+    the first. So no GPU idles at the tail of a sweep while later sweeps wait; only the last sweep's tail is idle."""
+    slots = agent_commands("<sweep>", gpus, agents, out)  # one (environment, command) per slot
     if dry_run:
-        for env, command in commands:
-            print(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k != "PATH"), shlex.join(command))
+        for sweep_path, _ in sweeps:
+            for env, command in agent_commands(sweep_path, gpus, agents, out):
+                print(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k != "PATH"), shlex.join(command))
         return 0
-    log_dir.mkdir(parents=True, exist_ok=True)
-    processes = []
-    for n, (env, command) in enumerate(commands):
-        if n:
-            time.sleep(STAGGER_S)
+    queues = [list(sweeps) for _ in slots]  # what each slot has still to do
+    running: list[subprocess.Popen | None] = [None] * len(slots)
+    status = 0
+
+    def start(n: int) -> None:
+        sweep_path, log_dir = queues[n].pop(0)
+        env, command = slots[n]
+        log_dir.mkdir(parents=True, exist_ok=True)
         log = log_dir / f"agent-{env.get('CUDA_VISIBLE_DEVICES', n)}.log"
         with open(log, "w") as handle:
-            processes.append(subprocess.Popen(command, env={**os.environ, **env}, stdout=handle,
-                                              stderr=subprocess.STDOUT))
-        print(f"agent {n} ({'GPU ' + env['CUDA_VISIBLE_DEVICES'] if 'CUDA_VISIBLE_DEVICES' in env else 'CPU'}) "
-              f"-> {log}", file=sys.stderr)
-    print(f"{len(processes)} agents on {sweep_path}: {sweep_url(sweep_path)}", file=sys.stderr)
+            running[n] = subprocess.Popen([*command[:-1], sweep_path], env={**os.environ, **env}, stdout=handle,
+                                          stderr=subprocess.STDOUT)
+        where = "GPU " + env["CUDA_VISIBLE_DEVICES"] if "CUDA_VISIBLE_DEVICES" in env else "CPU"
+        print(f"agent {n} ({where}) on {sweep_path} -> {log}", file=sys.stderr)
+
     try:
-        return max(p.wait() for p in processes)
+        for n in range(len(slots)):
+            if n:
+                time.sleep(STAGGER_S)
+            start(n)
+        for sweep_path, _ in sweeps:
+            print(f"sweep {sweep_path}: {sweep_url(sweep_path)}", file=sys.stderr)
+        while any(process is not None for process in running):
+            time.sleep(POLL_S)
+            for n, process in enumerate(running):
+                if process is not None and process.poll() is not None:
+                    status = max(status, process.returncode)
+                    running[n] = None
+                    if queues[n]:
+                        start(n)
+        return status
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (experiments.infra.cli.Terminated)
-        stop_processes(processes, interrupt)
-        print(f"interrupted: {len(processes)} agents stopped; runs they finished are recorded (`make agents "
-              f"SWEEP_ID={sweep_path}` starts agents again)", file=sys.stderr)
+        alive = [process for process in running if process is not None]
+        stop_processes(alive, interrupt)
+        ids = ",".join(sweep_path for sweep_path, _ in sweeps)
+        print(f"interrupted: {len(alive)} agents stopped; runs they finished are recorded (`make agents "
+              f"SWEEP_ID={ids}` starts agents again)", file=sys.stderr)
         raise
