@@ -151,8 +151,9 @@ class Tracker:
             self.wandb_run.finish()
             import wandb
 
-            # Close W&B's service now, in order, rather than from its exit hook, which raced the service's
-            # finalizer thread in agent-started runs ("AlreadyJoinedError: Cannot schedule tasks after join()").
+            # Close W&B's service now, in order, rather than from its exit hook. (The "AlreadyJoinedError" traceback in
+            # agent logs comes from W&B's agent process itself, which calls wandb.teardown() after every run, in
+            # wandb/wandb_agent.py; seen against a local stand-in of W&B's backend.)
             wandb.teardown()
         record = {"name": self.name, "config": self.config, "summary": self.summary, "history": self.history,
                   "meta": meta}
