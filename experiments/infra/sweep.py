@@ -42,7 +42,7 @@ from experiments.infra.wandb_agents import agent_commands, create_wandb_sweep, l
 class Args:
     sweep: str = arg("", "sweep YAML to run (sweeps/*.yaml); several, comma-separated, run in one pool")
     overrides: str = arg("", "overrides applied to each sweep (sweeps/tiny/overrides.yaml: the tiny profile)")
-    join: str = arg("", "entity/project/id of an existing W&B sweep to add agents to (instead of --sweep)")
+    join: str = arg("", "entity/project/id of existing W&B sweeps to add agents to, comma-separated (not --sweep)")
     backend: str = arg("auto", "auto (W&B when logged in and reachable, else local), local or wandb")
     workers: int = arg(0, "local backend: parallel runs; 0 = one per GPU, else one per CPU core")
     gpus: str = arg("", "GPUs to use, e.g. 0,1,2,3; empty = every visible GPU")
