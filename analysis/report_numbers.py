@@ -23,7 +23,7 @@ from experiments.variants import CONTRAST
 
 
 
-CHECK_GROUP = "check_give_up"  # sweeps/check_give_up.yaml: the give-up check at the template's 10,000 steps
+CHECK_GROUP = "check_budget"  # sweeps/check_budget.yaml: the study's LSTM runs at one length continued to 10,000 steps
 
 
 def _fmt(value) -> str:

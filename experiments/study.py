@@ -65,7 +65,7 @@ PROFILES = {
     ),
     "gpu": Profile(
         folder="sweeps/gpu",
-        checks=["sweeps/check_give_up.yaml"],
+        checks=["sweeps/check_budget.yaml"],
         gan=["--epochs=200", *GAN_CHOICE],
         gan_template=["--epochs=200", "--group=gan_template"],
     ),
