@@ -4,8 +4,9 @@
     python -m analysis.figures --runs=wandb:entity/lstm-vs-rnn/abc123 --out=figures
     python -m analysis.figures --runs=wandb:entity/lstm-vs-rnn,runs --out=figures   # a W&B project + local GAN run
 
-Writes PDF (for LaTeX) and PNG (to look at) figures, ``comparison_table.tex`` and ``results.tex`` (the
-``\\result{key}`` macros) to ``--out``. What the runs do not cover (say, no GAN run yet) is skipped with a note.
+Writes PDF (for LaTeX) and PNG (to look at) figures, ``comparison_table.tex``, ``give_up_table.tex`` and
+``results.tex`` (the ``\\result{key}`` macros) to ``--out``. What the runs do not cover (say, no GAN run yet) is
+skipped with a note. Records of runs that gave up (``--give_up``) are refused: their verdict is the rule's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from analysis import gan_figures as part2
 from analysis import palindrome_figures as part1
+from analysis.give_up import give_up_numbers, given_up
 from analysis.report_numbers import comparison_table, palindrome_results, write_macros
 from analysis.runs import load_history, load_runs
 from experiments.infra.record import RecordError
@@ -38,11 +40,16 @@ def main(argv: list[str] | None = None) -> list[Path]:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
     try:
         runs = load_runs(args.runs)
-        history = load_history(args.runs, metrics=["eval/acc", "train/loss", "loss/D", "loss/G", "D(x)", "D(G(z))"])
+        history = load_history(args.runs, metrics=["eval/acc", "eval/loss", "train/loss", "loss/D", "loss/G", "D(x)",
+                                                   "D(G(z))"])
     except RecordError as error:
         raise UsageError(str(error)) from None
     if runs.empty:
         raise UsageError(f"no run records under {args.runs}; run `make sweep` or `make study` first")
+    if len(stopped := given_up(runs)):
+        raise UsageError(f"{len(stopped)} run record(s) in {args.runs} gave up at chance (--give_up), e.g. "
+                         f"{stopped['name'].iloc[0]}: no verdict may rest on the give-up rule; train them again "
+                         "without --give_up (the sweeps do not set it) or move them out of the folder")
     apply_style()
     out = Path(args.out)
     written: list[Path] = []
@@ -64,6 +71,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
     table = comparison_table(runs, out / "comparison_table.tex")
     written += [table] if table else []
     results = palindrome_results(runs, history)
+    if replayed := give_up_numbers(runs, history, out / "give_up_table.tex"):
+        results.update(replayed)
+        written.append(out / "give_up_table.tex")
 
     # The GAN's figures need its image files: they come from the first local folder among the sources.
     local = next((part for part in args.runs.split(",") if part and not part.startswith("wandb:")), None)

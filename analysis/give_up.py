@@ -1,27 +1,31 @@
 """The give-up rule replayed on runs trained to their budget: which runs it would stop, and which of those solved.
 
-    from analysis.give_up import given_up, replay_give_up
-    given_up(runs)                          # the records that stopped "at chance"
+    from analysis.give_up import given_up, replay_give_up, give_up_numbers
+    given_up(runs)                          # the records that stopped "at chance": no verdict may rest on them
     replay_give_up(runs, history)           # one row per run: would the rule have stopped it, and did it solve?
+    give_up_numbers(runs, history, "figures/give_up_table.tex")   # the report's macros and table of the replay
 
 The runner's ``--give_up=f`` stops a run whose best monitored held-out loss is still within ``CHANCE_MARGIN``
 nats of ln 10 after a fraction f of its budget: a time saver. The LSTM's plateau-then-jump makes "still at chance
 after a quarter of the budget" a poor predictor at some lengths, so a verdict must not rest on it. A run trained to
 its budget (or until solved) records what the rule would have done: replaying it on such runs counts, per variant
 and length, the runs it would have stopped and how many of those went on to solve within their budget (the
-verdicts give-up would have flipped).
+verdicts give-up would have flipped). The study's sweeps never give up; ``analysis.figures`` refuses records that did.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
-from analysis.selection import ACC, SOLVED
+from analysis.selection import ACC, SOLVED, comparison_runs
+from analysis.style import variant_order
 from experiments.palindrome import CHANCE_LOSS, CHANCE_MARGIN
 
-STUDY_FRACTION = 0.25  # the fraction of the budget the earlier studies gave up at
+STUDY_FRACTION = 0.25  # the fraction of the budget the earlier CPU studies gave up at
+REPLAYED = (0.25, 0.5)  # the earlier CPU and GPU profiles' fractions, replayed in the report
 GAVE_UP = "at chance"  # the stop_reason of a run that gave up
 
 
@@ -69,3 +73,72 @@ def replay_give_up(runs: pd.DataFrame, history: pd.DataFrame, fraction: float = 
         rows.append({**{key: run.get(key) for key in columns[:8]}, "T": int(run["T"]), "stop_step": step,
                      "stopped": step is not None, "solved": solved, "flipped": step is not None and solved})
     return pd.DataFrame(rows, columns=columns)
+
+
+def give_up_numbers(runs: pd.DataFrame, history: pd.DataFrame, path: str | Path,
+                    fractions: tuple[float, ...] = REPLAYED) -> dict[str, object]:
+    """The rule replayed at each fraction on the main comparison's runs: the report's macros, and a booktabs table at
+    ``path`` with one row per (variant, T) where the rule would stop a run at some fraction (runs, stopped, of those
+    solved within the budget). {} and no table when no run has an ``eval/loss`` history (records too old to replay).
+
+    Macros: ``give-up-replayed`` (runs replayed), ``give-up-margin`` (the rule's nats from chance),
+    ``give-up-lengths`` (the lengths they cover), and for each fraction as a percentage p (``25``):
+    ``give-up-p-fraction``, ``give-up-p-stopped``, ``give-up-p-flipped``, ``give-up-p-stopped-where`` (every cell it
+    would stop runs in, with counts) and, where it flips any, ``give-up-p-flipped-where``."""
+    comparison = comparison_runs(runs)
+    replays = {f: replay_give_up(comparison, history, f) for f in fractions}
+    first = replays[fractions[0]]
+    if first.empty:
+        return {}
+    labels = comparison.drop_duplicates("name").set_index("name")["variant"]
+    for replay in replays.values():
+        replay["variant"] = replay["name"].map(labels)
+    order = {variant: k for k, variant in enumerate(variant_order())}
+    out: dict[str, object] = {"give-up-replayed": len(first), "give-up-margin": f"{CHANCE_MARGIN:.2f}",
+                              "give-up-lengths": ", ".join(str(T) for T in sorted(first["T"].unique()))}
+    cells = set()
+    for fraction, replay in replays.items():
+        key = f"give-up-{round(fraction * 100)}"
+        per_cell = replay.groupby(["variant", "T"]).agg(runs=("name", "size"), stopped=("stopped", "sum"),
+                                                        flipped=("flipped", "sum"))
+        stopped = per_cell[per_cell["stopped"] > 0]
+        cells |= set(stopped.index)
+        where = lambda frame, column: "; ".join(  # noqa: E731 -- "LSTM $T=30$: 2 of 15", in the variants' order
+            f"{variant} $T={T}$: {int(row[column])} of {int(row['runs'])}"
+            for (variant, T), row in sorted(frame.iterrows(), key=lambda item: (order.get(item[0][0], 99), item[0][1])))
+        out[f"{key}-fraction"] = rf"{round(fraction * 100)}\%"
+        out[f"{key}-stopped"] = int(replay["stopped"].sum())
+        out[f"{key}-flipped"] = int(replay["flipped"].sum())
+        out[f"{key}-stopped-where"] = where(stopped, "stopped") or "none"
+        flipped = per_cell[per_cell["flipped"] > 0]
+        if len(flipped):
+            out[f"{key}-flipped-where"] = where(flipped, "flipped")
+    _write_table(replays, sorted(cells, key=lambda cell: (order.get(cell[0], 99), cell[1])), Path(path))
+    return out
+
+
+def _write_table(replays: dict[float, pd.DataFrame], cells: list[tuple[str, int]], path: Path) -> None:
+    head = " & ".join(rf"\multicolumn{{2}}{{c}}{{at {round(f * 100)}\%}}" for f in replays)
+    rules = "".join(rf"\cmidrule(lr){{{4 + 2 * k}-{5 + 2 * k}}}" for k in range(len(replays)))
+    rows = []
+    for variant, T in cells:
+        counts = []
+        for replay in replays.values():
+            cell = replay[(replay["variant"] == variant) & (replay["T"] == T)]
+            counts += [str(int(cell["stopped"].sum())), str(int(cell["flipped"].sum()))]
+        runs = len(replays[next(iter(replays))].query("variant == @variant and T == @T"))
+        rows.append(" & ".join([variant.replace("b_f", "$b_f$"), str(T), str(runs), *counts]) + r" \\")
+    text = "\n".join([
+        "% Generated by analysis/figures.py (analysis/give_up.py). Do not edit.",
+        r"\begin{tabular}{lrr" + "rr" * len(replays) + "}",
+        r"\toprule",
+        rf" & & & {head} \\",
+        rules,
+        r"variant & $T$ & runs" + r" & stopped & solved" * len(replays) + r" \\",
+        r"\midrule",
+        *(rows or [rf"\multicolumn{{{3 + 2 * len(replays)}}}{{c}}{{the rule stops no run}} \\"]),
+        r"\bottomrule",
+        r"\end{tabular}",
+    ])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")

@@ -177,6 +177,58 @@ def test_replaying_give_up_flags_a_late_solver_it_would_have_stopped() -> None:
 
 
 
+def test_the_give_up_replay_names_each_cell_it_would_stop_and_flip(tmp_path) -> None:
+    """The report's give-up paragraph and Table tab:giveup: per (variant, T), the runs the rule would stop at each
+    fraction and which of those solved; a cell where it stops nothing is not a row, and the late solver is counted as
+    a verdict the rule would have flipped at a quarter of the budget but not at half."""
+    from analysis.give_up import give_up_numbers
+
+    chance = [2.31] * 3
+    histories = pd.concat([_history("late", chance + [1.2, 0.01, 0.01, 0.01]), _history("constant", [2.30] * 10),
+                           _history("early", [2.31, 2.1, 0.5, 0.01, 0.01, 0.01]),
+                           _history("short", [2.0, 0.01, 0.01])])
+    rows = [{"T": 30, "seed": 0, "lr": 0.01, "eval/acc": 1.0, "steps_to_target": 500, "stop_reason": "solved"},
+            {"T": 30, "seed": 1, "lr": 0.01, "eval/acc": 0.1},
+            {"T": 30, "seed": 2, "lr": 0.01, "eval/acc": 1.0, "steps_to_target": 400, "stop_reason": "solved"},
+            {"T": 10, "seed": 0, "lr": 0.01, "eval/acc": 1.0, "steps_to_target": 200, "stop_reason": "solved"}]
+    runs = runs_frame(rows).assign(name=["late", "constant", "early", "short"])
+    numbers = give_up_numbers(runs, histories, tmp_path / "give_up_table.tex")
+    assert numbers["give-up-replayed"] == 4 and numbers["give-up-lengths"] == "10, 30"
+    assert (numbers["give-up-25-stopped"], numbers["give-up-25-flipped"]) == (2, 1)
+    assert numbers["give-up-25-stopped-where"] == "LSTM $T=30$: 2 of 3"
+    assert numbers["give-up-25-flipped-where"] == "LSTM $T=30$: 1 of 3"
+    assert (numbers["give-up-50-stopped"], numbers["give-up-50-flipped"]) == (1, 0)  # the constant predictor only
+    assert "give-up-50-flipped-where" not in numbers
+    table = (tmp_path / "give_up_table.tex").read_text()
+    assert "LSTM & 30 & 3 & 2 & 1 & 1 & 0 \\\\" in table and "LSTM & 10" not in table
+    assert give_up_numbers(runs, histories.iloc[0:0], tmp_path / "none.tex") == {}  # no loss history: nothing
+
+
+def test_the_figures_refuse_a_record_that_gave_up(tmp_path) -> None:
+    """Issue #25: no verdict may rest on the give-up rule, so a folder holding a run that stopped at chance is refused
+    with one line that says which run and what to do, exit status 2, and no figures or macros half-written."""
+    import gzip
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    source = next((ROOT / "results" / "runs" / "length_lstm").glob("*/record.json.gz"))
+    record = json.loads(gzip.open(source, "rt").read())
+    record["summary"]["stop_reason"] = "at chance"
+    folder = tmp_path / "runs" / "length_lstm" / source.parent.name
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(json.dumps(record))
+    result = subprocess.run([sys.executable, "-m", "analysis.figures", f"--runs={tmp_path / 'runs'}",
+                             f"--out={tmp_path / 'figures'}"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "gave up at chance" in lines[0] and source.parent.name in lines[0], lines
+    assert "without --give_up" in lines[0]
+    assert not (tmp_path / "figures").exists()
+
+
 def test_the_reports_fixed_wording_holds_on_the_committed_results() -> None:
     """report.tex is prose with generated numbers; where its wording states a result (an order, a direction), the
     committed records must bear it out, so that regenerated results cannot silently contradict the text."""
@@ -218,23 +270,37 @@ def test_an_ablation_takes_its_other_arms_from_the_length_sweeps_by_their_settin
     assert ablation_runs(runs, "ablation_encoding").empty  # no runs of that sweep: no arms either
 
 
-def test_the_ablations_read_the_same_arms_with_or_without_copies() -> None:
-    """Committed results of earlier versions hold copies of the shared arms inside the ablation's folder (marked
-    meta.reused_from); without them, the arms come from the length sweeps and every ablation number is the same."""
+def test_the_ablations_read_the_same_arms_with_or_without_copies(tmp_path) -> None:
+    """Results of earlier versions hold copies of the shared arms inside the ablation's folder (marked
+    meta.reused_from, the same run filed twice); the analysis counts such a run once, so copying every shared arm of
+    the forget-gate ablation into its folder changes no number of the report."""
+    import gzip
+    import json
+    import shutil
+
     from analysis.report_numbers import palindrome_results
     from analysis.runs import load_runs
-    from experiments.infra.record import local_records, reused_from
     from tests.conftest import ROOT
 
-    results = ROOT / "results" / "runs"
-    runs = load_runs(results)
-    copies = {record["name"] for record in local_records(results) if reused_from(record)}
-    if not copies:
-        pytest.skip("these results hold no copies")
-    kept = runs[~(runs["name"].isin(copies) & runs["group"].str.startswith("ablation"))]
-    assert len(kept) < len(runs)
-    def ablation_numbers(frame):
-        return {k: v for k, v in palindrome_results(frame).items() if k.startswith(("fb-", "enc-"))}
+    results = tmp_path / "runs"
+    shutil.copytree(ROOT / "results" / "runs", results)
+    ablation = [json.loads(gzip.open(path, "rt").read())
+                for path in (results / "ablation_forget_bias").glob("*/record.json.gz")]
+    cells = {(r["config"]["T"], r["config"]["lr"], r["config"]["seed"]) for r in ablation}
+    copied = 0
+    for path in (results / "length_lstm").glob("*/record.json.gz"):
+        record = json.loads(gzip.open(path, "rt").read())
+        if (record["config"]["T"], record["config"]["lr"], record["config"]["seed"]) not in cells:
+            continue
+        record["meta"]["reused_from"] = str(path.parent)
+        record["config"]["group"] = "ablation_forget_bias"
+        (results / "ablation_forget_bias" / path.parent.name).mkdir()
+        (results / "ablation_forget_bias" / path.parent.name / "record.json").write_text(json.dumps(record))
+        copied += 1
+    assert copied >= len(cells)  # every cell of the ablation has its b_f = 1 arm copied
 
-    numbers = ablation_numbers(runs)
-    assert len(numbers) > 20 and ablation_numbers(kept) == numbers
+    def numbers(folder):
+        return palindrome_results(load_runs(folder))
+
+    with_copies, without = numbers(results), numbers(ROOT / "results" / "runs")
+    assert len([k for k in without if k.startswith(("fb-", "enc-"))]) > 20 and with_copies == without

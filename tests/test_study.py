@@ -136,7 +136,7 @@ def test_readme_tables_are_rewritten_from_the_provenance(tmp_path: Path) -> None
     provenance.write_text(json.dumps({"profile": "cpu", "runs_git_commits": ["abc"], "date": "2026-11-29T12:00:00",
                                       "machine": {"cpu_count": 2, "gpu": None}, "runs": 19, "runs_reused": 3,
                                       "runs_by_group": {"length_rnn": {"trained": 7, "reused": 3},
-                                                        "check_give_up": {"trained": 9, "reused": 0}},
+                                                        "check_budget": {"trained": 9, "reused": 0}},
                                       "study": {"total_minutes": 44.5,
                                                 "stage_minutes": {"sweeps": 30.25, "GAN": 6.0}}}))
     from analysis import readme_tables
@@ -148,7 +148,7 @@ def test_readme_tables_are_rewritten_from_the_provenance(tmp_path: Path) -> None
     text = readme.read_text()
     assert "stale" not in text and "**44.5**" in text and "run by commit(s) `abc`" in text
     assert "| sweeps (7 runs trained, 3 reused) | 30.2 |" in text  # the profile's sweeps only
-    assert "not part of this study's stages: `check_give_up` (9 runs)" in text
+    assert "not part of this study's stages: `check_budget` (9 runs)" in text
     assert text.startswith("before\n") and text.endswith("after\n")
     # The headline is the committed study's result: every variant's breaking point and the GAN's scores.
     headline = text.split("<!-- generated:headline -->")[1].split("<!-- /generated:headline -->")[0]
