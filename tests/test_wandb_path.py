@@ -3,9 +3,9 @@ local stand-in of W&B's backend (tests/wandb_standin.py), with no network.
 
 What it shows: the sweep is created on the server, one agent per (fake) GPU pulls every grid point chosen by W&B's
 sweep engine, each run logs its history and exit code to the server, and every record lands under OUT (which W&B's
-agent never passes to a run); the sweep's link is on the configured server; no agent log holds a traceback of ours (W&B's agent still logs one
-of its own after each run; issue #26); the runs read back through `wandb.Api()` equal the local records. What it
-cannot show: authentication and W&B's own server (see the stand-in's docstring).
+agent never passes to a run); the sweep's link is on the configured server; no agent log holds a traceback of ours
+(W&B's agent still logs one of its own after each run; issue #26); the runs read back through `wandb.Api()` equal
+the local records. What it cannot show: authentication and W&B's own server (see the stand-in's docstring).
 """
 
 from __future__ import annotations
