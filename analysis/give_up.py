@@ -92,45 +92,46 @@ def give_up_numbers(runs: pd.DataFrame, history: pd.DataFrame, path: str | Path,
     if first.empty:
         return {}
     labels = comparison.drop_duplicates("name").set_index("name")["variant"]
-    for replay in replays.values():
-        replay["variant"] = replay["name"].map(labels)
     order = {variant: k for k, variant in enumerate(variant_order())}
+    # One row per (variant, T), in the report's order of variants then lengths: runs, stopped, flipped.
+    per_cell = {}
+    for fraction, replay in replays.items():
+        cells = replay.assign(variant=replay["name"].map(labels)).groupby(["variant", "T"]).agg(
+            runs=("name", "size"), stopped=("stopped", "sum"), flipped=("flipped", "sum"))
+        per_cell[fraction] = cells.sort_index(key=lambda level: level.map(order) if level.name == "variant" else level)
+
+    def where(cells: pd.DataFrame, column: str) -> str:  # "LSTM $T=30$: 2 of 15; ..." for the cells it happens in
+        return "; ".join(f"{variant} $T={T}$: {int(row[column])} of {int(row['runs'])}"
+                         for (variant, T), row in cells[cells[column] > 0].iterrows())
+
     out: dict[str, object] = {"give-up-replayed": len(first), "give-up-margin": f"{CHANCE_MARGIN:.2f}",
                               "give-up-lengths": ", ".join(str(T) for T in sorted(first["T"].unique()))}
-    cells = set()
-    for fraction, replay in replays.items():
+    for fraction, cells in per_cell.items():
         key = f"give-up-{round(fraction * 100)}"
-        per_cell = replay.groupby(["variant", "T"]).agg(runs=("name", "size"), stopped=("stopped", "sum"),
-                                                        flipped=("flipped", "sum"))
-        stopped = per_cell[per_cell["stopped"] > 0]
-        cells |= set(stopped.index)
-        where = lambda frame, column: "; ".join(  # noqa: E731 -- "LSTM $T=30$: 2 of 15", in the variants' order
-            f"{variant} $T={T}$: {int(row[column])} of {int(row['runs'])}"
-            for (variant, T), row in sorted(frame.iterrows(), key=lambda item: (order.get(item[0][0], 99), item[0][1])))
         out[f"{key}-fraction"] = rf"{round(fraction * 100)}\%"
-        out[f"{key}-stopped"] = int(replay["stopped"].sum())
-        out[f"{key}-flipped"] = int(replay["flipped"].sum())
-        out[f"{key}-stopped-where"] = where(stopped, "stopped") or "none"
-        flipped = per_cell[per_cell["flipped"] > 0]
-        if len(flipped):
-            out[f"{key}-flipped-where"] = where(flipped, "flipped")
-    _write_table(replays, sorted(cells, key=lambda cell: (order.get(cell[0], 99), cell[1])), Path(path))
+        out[f"{key}-stopped"] = int(cells["stopped"].sum())
+        out[f"{key}-flipped"] = int(cells["flipped"].sum())
+        out[f"{key}-stopped-where"] = where(cells, "stopped") or "none"
+        if cells["flipped"].any():
+            out[f"{key}-flipped-where"] = where(cells, "flipped")
+    _write_table(per_cell, Path(path))
     return out
 
 
-def _write_table(replays: dict[float, pd.DataFrame], cells: list[tuple[str, int]], path: Path) -> None:
-    head = " & ".join(rf"\multicolumn{{2}}{{c}}{{at {round(f * 100)}\%}}" for f in replays)
-    rules = "".join(rf"\cmidrule(lr){{{4 + 2 * k}-{5 + 2 * k}}}" for k in range(len(replays)))
-    rows = []
-    for variant, T in cells:
-        counts = []
-        for replay in replays.values():
-            cell = replay[(replay["variant"] == variant) & (replay["T"] == T)]
-            counts += [str(int(cell["stopped"].sum())), str(int(cell["flipped"].sum()))]
-        runs = len(replays[next(iter(replays))].query("variant == @variant and T == @T"))
-        rows.append(" & ".join([variant.replace("b_f", "$b_f$"), str(T), str(runs), *counts]) + r" \\")
-    empty = rf"\multicolumn{{{3 + 2 * len(replays)}}}{{c}}{{the rule stops no run}} \\"
-    write_tabular(path, "lrr" + "rr" * len(replays),
+def _write_table(per_cell: dict[float, pd.DataFrame], path: Path) -> None:
+    """Rows: the cells where the rule stops a run at some fraction; columns: runs, then stopped and solved per
+    fraction."""
+    fractions = list(per_cell)
+    cells = pd.concat({f: frame[["stopped", "flipped"]] for f, frame in per_cell.items()}, axis=1)
+    runs = per_cell[fractions[0]]["runs"]
+    stops = cells.xs("stopped", axis=1, level=1).sum(axis=1) > 0
+    rows = [" & ".join([variant.replace("b_f", "$b_f$"), str(T), str(int(runs[(variant, T)])),
+                        *(str(int(value)) for value in cells.loc[(variant, T)])]) + r" \\"
+            for variant, T in cells.index[stops]]
+    head = " & ".join(rf"\multicolumn{{2}}{{c}}{{at {round(f * 100)}\%}}" for f in fractions)
+    rules = "".join(rf"\cmidrule(lr){{{4 + 2 * k}-{5 + 2 * k}}}" for k in range(len(fractions)))
+    empty = rf"\multicolumn{{{3 + 2 * len(fractions)}}}{{c}}{{the rule stops no run}} \\"
+    write_tabular(path, "lrr" + "rr" * len(fractions),
                   [rf" & & & {head} \\", rules,
-                   r"variant & $T$ & runs" + r" & stopped & solved" * len(replays) + r" \\"],
+                   r"variant & $T$ & runs" + r" & stopped & solved" * len(fractions) + r" \\"],
                   rows or [empty], made_by="analysis/figures.py (analysis/give_up.py)")

@@ -80,7 +80,7 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     # The GAN and the classifier have no T. A run filed twice (a copy an earlier sweep runner made, or the same
     # configuration run in two sweeps) is counted once: its name holds every setting a sweep varies.
     palindromes = runs[runs["T"].notna()].drop_duplicates(subset="name") if "T" in runs else runs.iloc[0:0]
-    if "group" in palindromes:  # the give-up check is not part of the study's protocol counts
+    if "group" in palindromes:  # the budget check is not part of the study's protocol counts
         palindromes = palindromes[palindromes["group"] != CHECK_GROUP]
     seeds = best.groupby(["variant", "T"]).size()
     out: dict[str, object] = {

@@ -166,15 +166,15 @@ class StandIn:
         done = [SweepRun(name=run_id, state=RunState.finished,
                          config={k: {"value": v} for k, v in self.runs[run_id]["sweep_params"].items()})
                 for run_id in sweep["runs"]]
-        suggestion = next_run(yaml.safe_load(sweep["config"]), done)
+        config = yaml.safe_load(sweep["config"])
+        suggestion = next_run(config, done)
         if suggestion is None:
             sweep["state"] = "FINISHED"
             return {"agent": {"id": variables["id"]}, "commands": json.dumps([{"type": "exit"}])}
         run_id = uuid.uuid4().hex[:8]
         params = {k: v["value"] for k, v in suggestion.config.items()}
         self._new_run(run_id, agent["sweep"], sweep["project"], params)
-        command = {"type": "run", "run_id": run_id, "program": yaml.safe_load(sweep["config"]).get("program"),
-                   "args": suggestion.config}
+        command = {"type": "run", "run_id": run_id, "program": config.get("program"), "args": suggestion.config}
         return {"agent": {"id": variables["id"]}, "commands": json.dumps([command])}
 
     def _new_run(self, run_id: str, sweep_id: str | None, project: str, params: dict) -> dict:
@@ -207,9 +207,6 @@ class StandIn:
         return {"runID": run_id, "uploadHeaders": [],
                 "files": [{"name": name, "uploadUrl": f"{self.url}/upload/{run_id}/{name}"}
                           for name in variables["files"]]}
-
-    def _op_upsertSweepAgentRun(self, query: str, variables: dict) -> dict:  # not sent by 0.31; kept harmless
-        return {}
 
     def file_stream(self, run_id: str, body: dict) -> None:
         with self.lock:
