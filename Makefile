@@ -48,7 +48,7 @@ $(STAMP): requirements.txt
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | $(PIP_QUIET)
 	@$(PY) -W ignore -c "import torch, torchvision, wandb, sweeps, seaborn" && touch $(STAMP)
 
-test: install ## Lint (ruff), then the test suite (CPU, W&B disabled)
+test: install ## Lint (ruff), then the test suite (CPU; W&B disabled but for a local stand-in of its server)
 	$(PY) -m ruff check .
 	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal --durations=10
 
