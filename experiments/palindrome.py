@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
     loss_sum = torch.zeros((), device=device)  # accumulated on the device: no host sync every step
     correct_sum = torch.zeros((), device=device)
     seen, solved_streak, best_acc, best_loss, step, stop_reason = 0, 0, 0.0, math.inf, 0, "budget"
+    confirmed: tuple[float, float] | None = None  # (loss, accuracy) on the whole held-out set, when just measured
     train_time, tic = 0.0, time.perf_counter()
     for step in range(1, budget + 1):
         digits, target = sampler.batch(args.batch_size)
@@ -306,10 +307,11 @@ def main(argv: list[str] | None = None) -> dict:
             if args.early_stop and solved_streak >= args.early_stop:
                 # The monitored sample is a sample: "solved" is confirmed on the whole evaluation set, so that a run
                 # that stops solved always scores at least target_acc there.
-                if evaluate(model, heldout_x, heldout_y)[1] >= args.target_acc:
+                confirmed = evaluate(model, heldout_x, heldout_y)
+                if confirmed[1] >= args.target_acc:
                     stop_reason = "solved"
                     break
-                solved_streak = 0
+                confirmed, solved_streak = None, 0
                 summary["solve_checks_failed"] = summary.get("solve_checks_failed", 0) + 1
             if give_up_step and step >= give_up_step and best_loss > summary["give_up_loss"]:
                 stop_reason = "at chance"
@@ -317,8 +319,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_time += time.perf_counter() - tic
     progress.close()
 
-    # --- final evaluation on the whole held-out set ---
-    eval_loss, eval_acc = evaluate(model, heldout_x, heldout_y)
+    # --- final evaluation on the whole held-out set (a run that stopped solved has just been evaluated on it) ---
+    eval_loss, eval_acc = confirmed or evaluate(model, heldout_x, heldout_y)
     summary.update({
         "eval/acc": eval_acc, "eval/loss": eval_loss, "eval/acc_best": max(best_acc, eval_acc),
         "steps_done": step, "step_budget": budget, "stop_reason": stop_reason,

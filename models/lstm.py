@@ -110,9 +110,10 @@ class LSTM(nn.Module):
         """x: (B, L, input_dim), or (B, L) digits as scalars when input_dim = 1 (the skeleton's batches). Returns
         logits (B, num_classes), and the list of h(1..L) if ``return_hidden``.
 
-        Training uses ``_LSTMSequence``, which runs the loop below and its hand-written backward pass (BPTT) as one
-        autograd node. ``return_hidden=True`` runs the same equations step by step under autograd instead, so that
-        every h(t) is a node whose gradient dL/dh(t) can be asked for; the tests hold the two paths equal.
+        Training uses ``_LSTMSequence``, which runs ``_lstm_loop`` and its hand-written backward pass (BPTT) as one
+        autograd node; under ``torch.no_grad`` the loop runs alone, keeping nothing for a backward pass.
+        ``return_hidden=True`` runs the same equations step by step under autograd instead, so that every h(t) is a
+        node whose gradient dL/dh(t) can be asked for; the tests hold the three paths equal.
         """
         if x.dim() == 2 and self.input_dim == 1:
             x = x.unsqueeze(-1)
@@ -122,7 +123,11 @@ class LSTM(nn.Module):
             # [W_x | b | W_h]: with a constant 1 between x(t) and h(t-1), each step's gate pre-activations are one
             # matmul and the bias's gradient falls out of the weight's.
             W = torch.cat([self.W_x, self.b.unsqueeze(1), self.W_h], dim=1)
-            h, hiddens = _LSTMSequence.apply(x.transpose(0, 1), W), None
+            if torch.is_grad_enabled() and (W.requires_grad or x.requires_grad):
+                h = _LSTMSequence.apply(x.transpose(0, 1), W)
+            else:  # evaluation: the same loop without what only a backward pass reads
+                h, _ = _lstm_loop(x.transpose(0, 1), W, for_backward=False)
+            hiddens = None
         logits = torch.addmm(self.b_p, h, self.W_ph.t())  # (7); softmax (8) lives in the loss
         return (logits, hiddens) if return_hidden else logits
 
@@ -161,43 +166,9 @@ class _LSTMSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-        length, batch, I = x.shape
-        four_h = W.shape[0]
-        H = four_h // 4
-        xh = x.new_empty(length + 1, batch, I + 1 + H)  # xh[t] = [x(t+1), 1, h(t)]: the input of step t+1's matmul
-        xh[:length, :, :I] = x
-        xh[:, :, I] = 1.0
-        xh[0, :, I + 1 :] = 0.0  # h(0) = 0
-        W_scaled = W.clone()
-        W_scaled[:H] *= 2  # the g block's pre-activation doubled: sigmoid(2z) gives tanh(z) = 2 sigmoid(2z) - 1
-        W_scaled_t = W_scaled.t()
-        D = x.new_empty(length, batch, four_h)
-        forget = x.new_empty(length, batch, H)
-        through_h = x.new_empty(length, batch, H)  # o (1 - tanh(c)^2): how dL/dh(t) reaches c(t)
-        s = x.new_empty(batch, four_h)  # the four gates' sigmoids, s_g = sigmoid(2 pre_g)
-        sig_c = x.new_empty(batch, H)
-        # [4 i, g, c(t-1), tanh c(t)] side by side, so that one multiplication forms D; two of them alternate, c(t)
-        # being written where the next step reads c(t-1). c(0) = 0.
-        partners = (x.new_zeros(batch, four_h), x.new_zeros(batch, four_h))
-        ones = x.new_ones(batch, H)
-        for t in range(length):
-            partner, partner_next = partners[t % 2], partners[(t + 1) % 2]
-            four_i, g, c_prev, tanh_c = partner.chunk(4, dim=1)
-            torch.mm(xh[t], W_scaled_t, out=s)
-            torch.sigmoid(s, out=s)  # (2)-(4), and sigmoid(2 pre_g) for (1)
-            s_g, i, f, o = s.chunk(4, dim=1)
-            torch.add(s_g, s_g, out=g).sub_(1.0)  # (1) g = tanh(pre_g) = 2 s_g - 1
-            c = partner_next[:, 2 * H : 3 * H]
-            torch.addcmul(g * i, c_prev, f, out=c)  # (5)
-            torch.sigmoid(torch.add(c, c, out=sig_c), out=sig_c)
-            torch.add(sig_c, sig_c, out=tanh_c).sub_(1.0)  # tanh(c) = 2 sigmoid(2c) - 1
-            torch.mul(tanh_c, o, out=xh[t + 1, :, I + 1 :])  # (6)
-            torch.mul(i, 4.0, out=four_i)
-            torch.addcmul(s, s, s, value=-1, out=D[t]).mul_(partner)  # sigmoid' = s (1 - s)
-            forget[t].copy_(f)
-            torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=through_h[t]).mul_(o)
-        ctx.save_for_backward(W, xh, D, forget, through_h)
-        return xh[length, :, I + 1 :].clone()
+        h, saved = _lstm_loop(x, W, for_backward=True)
+        ctx.save_for_backward(W, *saved)
+        return h
 
     @staticmethod
     def backward(ctx, grad_h_last: torch.Tensor):
@@ -224,3 +195,49 @@ class _LSTMSequence(torch.autograd.Function):
             grad_h = grad_back
         grad_W = grad_pre.view(length * batch, four_h).t() @ xh[:length].reshape(length * batch, -1)
         return grad_x, grad_W
+
+
+def _lstm_loop(x: torch.Tensor, W: torch.Tensor, for_backward: bool) -> tuple[torch.Tensor, tuple]:
+    """Equations (1)-(6) over x (L, B, I) with W = [W_x | b | W_h]; returns h(L) and, ``for_backward``, what
+    ``_LSTMSequence.backward`` needs (xh, D, forget, through_h). Without it (evaluation under no_grad) the loop
+    skips the products kept for the backward pass, a third of its operations and most of its memory, and computes
+    h with the same operations on the same memory layout, so its logits are the training path's bit for bit."""
+    length, batch, I = x.shape
+    four_h = W.shape[0]
+    H = four_h // 4
+    xh = x.new_empty(length + 1, batch, I + 1 + H)  # xh[t] = [x(t+1), 1, h(t)]: the input of step t+1's matmul
+    xh[:length, :, :I] = x
+    xh[:, :, I] = 1.0
+    xh[0, :, I + 1 :] = 0.0  # h(0) = 0
+    W_scaled = W.clone()
+    W_scaled[:H] *= 2  # the g block's pre-activation doubled: sigmoid(2z) gives tanh(z) = 2 sigmoid(2z) - 1
+    W_scaled_t = W_scaled.t()
+    if for_backward:
+        D = x.new_empty(length, batch, four_h)
+        forget = x.new_empty(length, batch, H)
+        through_h = x.new_empty(length, batch, H)  # o (1 - tanh(c)^2): how dL/dh(t) reaches c(t)
+        ones = x.new_ones(batch, H)
+    s = x.new_empty(batch, four_h)  # the four gates' sigmoids, s_g = sigmoid(2 pre_g)
+    sig_c = x.new_empty(batch, H)
+    # [4 i, g, c(t-1), tanh c(t)] side by side, so that one multiplication forms D; two of them alternate, c(t)
+    # being written where the next step reads c(t-1). c(0) = 0.
+    partners = (x.new_zeros(batch, four_h), x.new_zeros(batch, four_h))
+    for t in range(length):
+        partner, partner_next = partners[t % 2], partners[(t + 1) % 2]
+        four_i, g, c_prev, tanh_c = partner.chunk(4, dim=1)
+        torch.mm(xh[t], W_scaled_t, out=s)
+        torch.sigmoid(s, out=s)  # (2)-(4), and sigmoid(2 pre_g) for (1)
+        s_g, i, f, o = s.chunk(4, dim=1)
+        torch.add(s_g, s_g, out=g).sub_(1.0)  # (1) g = tanh(pre_g) = 2 s_g - 1
+        c = partner_next[:, 2 * H : 3 * H]
+        torch.addcmul(g * i, c_prev, f, out=c)  # (5)
+        torch.sigmoid(torch.add(c, c, out=sig_c), out=sig_c)
+        torch.add(sig_c, sig_c, out=tanh_c).sub_(1.0)  # tanh(c) = 2 sigmoid(2c) - 1
+        torch.mul(tanh_c, o, out=xh[t + 1, :, I + 1 :])  # (6)
+        if for_backward:
+            torch.mul(i, 4.0, out=four_i)
+            torch.addcmul(s, s, s, value=-1, out=D[t]).mul_(partner)  # sigmoid' = s (1 - s)
+            forget[t].copy_(f)
+            torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=through_h[t]).mul_(o)
+    h = xh[length, :, I + 1 :].clone()
+    return h, ((xh, D, forget, through_h) if for_backward else ())

@@ -76,6 +76,22 @@ def test_lstm_bptt_gradients_pass_gradcheck_including_the_input() -> None:
     assert torch.autograd.gradcheck(_LSTMSequence.apply, (x, W))
 
 
+@pytest.mark.parametrize("encoding", ["scalar", "onehot"])
+def test_lstm_evaluation_without_grad_gives_the_training_paths_logits_bit_for_bit(encoding: str) -> None:
+    """Under no_grad the loop skips what only the backward pass reads; a run's evaluations (solve checks, final
+    accuracy) must not move by one bit for it, in the float32 the runs use."""
+    torch.manual_seed(0)
+    x, _ = make_input(encoding, batch=64, length=30)
+    model = LSTM(x.shape[-1], hidden=32, forget_bias="chrono", max_len=x.shape[1])
+    x = x.float()
+    with torch.no_grad():
+        model.b.normal_()
+        evaluated = model(x)
+    trained = model(x)  # grad enabled: the _LSTMSequence node
+    assert trained.requires_grad and not evaluated.requires_grad
+    assert torch.equal(evaluated, trained.detach())
+
+
 def test_equation_names_are_views_of_the_fused_parameters() -> None:
     model = LSTM(input_dim=3, hidden=5)
     assert model.W_gx.shape == (5, 3) and model.W_fh.shape == (5, 5) and model.b_o.shape == (5,)

@@ -16,6 +16,7 @@ import yaml
 from analysis.runs import load_runs
 from experiments.infra import sweep as sweep_runner
 from experiments.infra.cli import UsageError
+from experiments.infra.record import local_records
 from tests.conftest import ROOT, run_module
 
 SWEEP_FILES = sorted(path for path in (ROOT / "sweeps").rglob("*.yaml") if path.name != "overrides.yaml")
@@ -140,6 +141,40 @@ def test_a_failed_run_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "1 done, 0 skipped (complete before), 1 failed" in result.stderr
     assert "T >= 2" in result.stderr  # the failed run's own message is shown
+
+
+def test_a_run_forked_from_the_warm_interpreter_is_the_run_a_cold_start_makes(tiny_sweep: Path, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool forks CPU runs from an interpreter that imported torch once (experiments/infra/warm_start.py): each
+    run must write the record a fresh `python -m experiments.palindrome` writes, bit for bit but for its timings."""
+    from experiments.infra import local_pool
+
+    forked, real_starter = [], local_pool.warm_starter
+
+    def counting_starter(*args, **kwargs):  # the real starter, noting each run it forks
+        starter = real_starter(*args, **kwargs)
+        start = starter.start
+        starter.start = lambda *a: forked.append(start(*a)) or forked[-1]
+        return starter
+
+    monkeypatch.setattr(local_pool, "warm_starter", counting_starter)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    config = sweep_runner.load_sweep(tiny_sweep)
+    assert local_pool.run_local(config, tmp_path / "cold", workers=2, warm=False)["done"] == 4 and not forked
+    assert local_pool.run_local(config, tmp_path / "warm", workers=2)["done"] == 4
+    assert len(forked) == 4 and all(run is not None and run.returncode == 0 for run in forked)
+
+    timings = {"train_time_s", "steps_per_s", "wall_time_s"}
+    cold = {r["name"]: r for r in local_records(tmp_path / "cold" / "length")}
+    warm = {r["name"]: r for r in local_records(tmp_path / "warm" / "length")}
+    assert sorted(cold) == sorted(warm) and len(cold) == 4
+    for name, record in warm.items():
+        assert record["history"] == cold[name]["history"], name
+        assert record["meta"]["wandb_mode"] == cold[name]["meta"]["wandb_mode"] == "disabled"
+        assert ({k: v for k, v in record["summary"].items() if k not in timings}
+                == {k: v for k, v in cold[name]["summary"].items() if k not in timings}), name
+    for log in (tmp_path / "warm" / "length" / "logs").glob("*.log"):
+        assert "Warning" not in log.read_text(), log.read_text()  # it ran as __main__, as `python -m` runs it
 
 
 @pytest.mark.parametrize(

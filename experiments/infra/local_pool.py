@@ -5,7 +5,8 @@
 
 W&B's sweep engine (``sweeps.next_run``) proposes the runs: grid runs of every sweep start costliest first, open-ended
 (random, bayes) sweeps are asked for runs as workers free up. Runs whose records are complete are skipped (resume).
-Each run is one process, the command ``wandb agent`` would run; progress lines come from
+Each run is one process, the command ``wandb agent`` would run (on CPU workers forked from a warm interpreter that
+has imported torch once: ``warm_start``, the same records, 3.5 s less per run); progress lines come from
 ``experiments.infra.progress.PoolProgress``. No sweep repeats another's runs (an ablation runs only its new arm, and
 the analysis takes the others by their settings), so every run is trained once.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 from experiments.infra.cli import Terminated
 from experiments.infra.record import RECORD, RecordError, local_records, read_record
 from experiments.infra.sweep_file import grid_queue, proposal_params, run_command, runner_module
+from experiments.infra.warm_start import ForkedRun, WarmStarter, warm_starter
 
 
 def completed_runs(folder: Path, names: list[str]) -> list[dict]:
@@ -44,7 +46,7 @@ class Job:
     params: dict
     cost: float
     proposal: object  # the sweeps.SweepRun this job carries out
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | ForkedRun | None = None
     log: Path | None = None
     slot: int = -1
     started: float = 0.0
@@ -114,12 +116,13 @@ def plan_sweep(config: dict, out: Path) -> SweepPlan:
                      config.get("run_cap", math.inf))
 
 
-def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool = False) -> dict:
+def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool = False, warm: bool = True) -> dict:
     """Run one or several sweeps in one pool of ``workers`` local processes; returns counts of planned, done,
     skipped and failed runs over all of them.
 
     One pool over all the sweeps keeps every worker busy to the end: grid runs of all sweeps start costliest first,
-    and open-ended (random, bayes) sweeps are asked for runs as workers free up."""
+    and open-ended (random, bayes) sweeps are asked for runs as workers free up. ``warm``: on CPU workers, fork each
+    run from an interpreter that has imported the runners once (experiments/infra/warm_start.py)."""
     import sweeps
 
     from experiments.infra.progress import PoolProgress
@@ -162,6 +165,8 @@ def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool
     print(f"sweeps {names}: {len(jobs)} grid runs to do, {skipped} already complete; {workers} workers"
           f"{' on GPUs ' + ','.join(gpus) if gpus else f' x {threads} threads'}; logs in <sweep>/logs",
           file=sys.stderr)
+    starter = warm_starter(sorted({runner_module(plan.config) for plan in plans}), threads) if warm and not gpus \
+        else None
     tally = PoolProgress(plans, jobs, workers)
     running: list[Job] = []
     try:
@@ -169,7 +174,7 @@ def run_local(configs: dict | list[dict], out: Path, workers: int, dry_run: bool
             while len(running) < workers and (jobs or (jobs := more_jobs())):
                 job = jobs.pop(0)
                 running.append(_start(job, interpreter, sorted(set(range(workers)) - {j.slot for j in running})[0],
-                                      gpus, threads))
+                                      gpus, threads, starter))
                 tally.started_job(job)
             if not running:
                 break
@@ -229,7 +234,7 @@ def _own_record(job: Job) -> dict | None:
     return None
 
 
-def _start(job: Job, interpreter: str, slot: int, gpus: list[str], threads: int) -> Job:
+def _start(job: Job, interpreter: str, slot: int, gpus: list[str], threads: int, starter: WarmStarter | None) -> Job:
     command = run_command(job.sweep.config, job.params, interpreter, job.sweep.extra)
     env = {**os.environ, "WANDB_SILENT": "true"}
     if gpus:
@@ -241,8 +246,9 @@ def _start(job: Job, interpreter: str, slot: int, gpus: list[str], threads: int)
     with open(job.log, "w") as handle:
         handle.write(shlex.join(command) + "\n")
         handle.flush()
-        job.process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                       stdin=subprocess.DEVNULL, preexec_fn=_stop_with_parent)
+        forked = starter.start(command, env, job.log) if starter is not None else None
+        job.process = forked or subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                                 stdin=subprocess.DEVNULL, preexec_fn=_stop_with_parent)
     job.slot, job.started = slot, time.monotonic()
     return job
 
