@@ -27,7 +27,7 @@ from pathlib import Path
 from experiments.infra.cli import Terminated
 from experiments.infra.record import RECORD, RecordError, local_records, read_record
 from experiments.infra.sweep_file import grid_queue, proposal_params, run_command, runner_module
-from experiments.infra.warm_start import ForkedRun, WarmStarter, warm_starter
+from experiments.infra.warm_start import ForkedRun, WarmStarter, stop_with_parent, warm_starter
 
 
 def completed_runs(folder: Path, names: list[str]) -> list[dict]:
@@ -248,19 +248,9 @@ def _start(job: Job, interpreter: str, slot: int, gpus: list[str], threads: int,
         handle.flush()
         forked = starter.start(command, env, job.log) if starter is not None else None
         job.process = forked or subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                                 stdin=subprocess.DEVNULL, preexec_fn=_stop_with_parent)
+                                                 stdin=subprocess.DEVNULL, preexec_fn=stop_with_parent)
     job.slot, job.started = slot, time.monotonic()
     return job
-
-
-def _stop_with_parent() -> None:
-    """In a worker, before it runs: ask Linux for SIGTERM when the pool dies, however it dies (even SIGKILL), so
-    that no run trains on orphaned. Elsewhere a no-op."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1  # from linux/prctl.h
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _last_line(log: Path) -> str:

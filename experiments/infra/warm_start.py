@@ -95,6 +95,16 @@ def warm_starter(modules: list[str], threads: int) -> WarmStarter | None:
     return WarmStarter(modules, threads)
 
 
+def stop_with_parent() -> None:
+    """In a run, before it starts: ask Linux for SIGTERM when its parent (the pool, or the fork server that dies
+    with the pool) dies, however it dies (even SIGKILL), so that no run trains on orphaned. Elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1  # from linux/prctl.h
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _run_module(command: list[str], module: str, argv: list[str], env: dict[str, str], log: str) -> None:
     """In the forked child: become ``python -m module argv`` with ``env``, writing to ``log``; exit with its status."""
     try:  # ps, top and /proc show the run's command, not the fork server's
@@ -103,11 +113,7 @@ def _run_module(command: list[str], module: str, argv: list[str], env: dict[str,
         setproctitle.setproctitle(" ".join(command))
     except ImportError:
         pass
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1  # from linux/prctl.h: SIGTERM when the server (and so the pool) dies
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    stop_with_parent()  # the server dies with the pool, and the run with the server
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -122,10 +128,11 @@ def _run_module(command: list[str], module: str, argv: list[str], env: dict[str,
     code = 0
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        if not isinstance(exit_.code, (int, type(None))):
-            print(exit_.code, file=sys.stderr)
+    except SystemExit as exit_:  # as the interpreter: None is 0, an int the status, anything else printed, 1
+        code = 0 if exit_.code is None else exit_.code
+        if not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
     except BaseException:  # what the interpreter prints for an uncaught exception, and its status
         traceback.print_exc()
         code = 1
