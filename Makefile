@@ -22,7 +22,7 @@ DRY_RUN ?=#          1: print the commands, run nothing
 OUT ?= runs#         where local run records go
 RUNS ?= results/runs# records the figures are drawn from
 FIGURES ?= figures#  where figures, tables and macros go
-PROFILE ?= cpu#      study size: cpu (default, under 45 minutes on 2 cores) | gpu | tiny
+PROFILE ?= cpu#      study size: cpu (default, about 1 to 1.5 hours on 2 cores) | gpu | tiny
 NOTEBOOK ?= analysis/gan.ipynb# where `make notebook` writes the executed notebook
 REPORT_DIR ?= .#     where report.pdf is written
 STUDENT_ID ?=#       for `make submission`
@@ -38,7 +38,8 @@ help: ## List the targets
 
 study: install ## THE MAIN JOB: sweeps, classifier, GAN, figures, notebook, report (PROFILE=cpu|gpu|tiny)
 	$(PY) -m experiments.study --profile=$(PROFILE) --backend=$(BACKEND) --out=$(OUT) --figures=$(FIGURES) \
-		--notebook=$(NOTEBOOK) --report_dir=$(REPORT_DIR) $(if $(WORKERS),--workers=$(WORKERS))
+		--notebook=$(NOTEBOOK) --report_dir=$(REPORT_DIR) $(if $(WORKERS),--workers=$(WORKERS)) \
+		$(if $(GPUS),--gpus=$(GPUS)) $(if $(AGENTS),--agents=$(AGENTS))
 
 install: $(STAMP) ## Create .venv from python3 and install the pinned requirements
 

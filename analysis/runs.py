@@ -2,7 +2,7 @@
 
     from analysis.runs import load_runs, load_history
     runs = load_runs("results/runs")                        # every <...>/record.json below the folder
-    runs = load_runs("wandb:entity/project/sweep_id")        # W&B API, cached under .cache/ for offline rebuilds
+    runs = load_runs("wandb:entity/project/sweep_id")        # W&B API; a copy under .cache/ for offline rebuilds
     runs = load_runs("wandb:entity/project,runs")            # a whole W&B project and a local folder together
     curves = load_history("results/runs", metrics=["eval/acc"])
 
@@ -26,34 +26,45 @@ WANDB_PREFIX = "wandb:"
 CACHE_DIR = Path(".cache/wandb")
 
 
-def wandb_records(path: str, refresh: bool = False) -> list[dict]:
-    """Records of the finished runs of a W&B sweep ("entity/project/sweep_id") or of a whole project
-    ("entity/project"), from the API, cached as JSON under .cache/ so that figures rebuild offline afterwards.
-    Runs that did not finish (running, crashed, failed) are left out and counted in one line."""
-    cache = CACHE_DIR / (path.replace("/", "__") + ".json.gz")
-    if cache.exists() and not refresh:
-        with gzip.open(cache, "rt") as handle:
-            return json.load(handle)
-    import wandb
+_READ: dict[str, list[dict]] = {}  # cache file -> records this process read, so a figure build asks W&B once
 
+
+def wandb_records(path: str) -> list[dict]:
+    """Records of the finished runs of a W&B sweep ("entity/project/sweep_id") or of a whole project
+    ("entity/project"), read from the API once per process. Each read is saved as JSON under .cache/, and used (with
+    a line saying so) only when W&B cannot be reached, so figures rebuild offline but never from a stale copy while
+    the server answers. Runs that did not finish (running, crashed, failed) are left out and counted in one line."""
+    cache = CACHE_DIR / (path.replace("/", "__") + ".json.gz")
+    if str(cache) in _READ:
+        return _READ[str(cache)]
     parts = path.split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise RecordError(f"wandb:{path} is not wandb:entity/project or wandb:entity/project/sweep_id")
+    import wandb
+
     try:
         api = wandb.Api(timeout=30)
         runs = list(api.sweep(path).runs if len(parts) == 3 else api.runs(path))
         finished = [run for run in runs if run.state == "finished"]
         records = [_record_of(run) for run in finished]
     except Exception as error:  # network, auth, unknown sweep or project: all the user's to fix
-        raise RecordError(f"could not read W&B {'sweep' if len(parts) == 3 else 'project'} {path} "
-                          f"({type(error).__name__}: {error}); check `wandb login` and the path") from None
-    if len(finished) < len(runs):
-        states = sorted({run.state for run in runs if run.state != "finished"})
-        print(f"wandb:{path}: left out {len(runs) - len(finished)} of {len(runs)} runs that did not finish "
-              f"({', '.join(states)})", file=sys.stderr)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(cache, "wt") as handle:
-        json.dump(records, handle)
+        what = f"W&B {'sweep' if len(parts) == 3 else 'project'} {path} ({type(error).__name__}: {error})"
+        if not cache.exists():
+            raise RecordError(f"could not read {what}; check `wandb login` and the path") from None
+        print(f"wandb:{path}: could not read {what}; using the copy saved in {cache}", file=sys.stderr)
+        with gzip.open(cache, "rt") as handle:
+            records = json.load(handle)
+    else:
+        if len(finished) < len(runs):
+            states = sorted({run.state for run in runs if run.state != "finished"})
+            print(f"wandb:{path}: left out {len(runs) - len(finished)} of {len(runs)} runs that did not finish "
+                  f"({', '.join(states)})", file=sys.stderr)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_suffix(".tmp")  # written whole, then renamed: never a half-written copy
+        with gzip.open(partial, "wt") as handle:
+            json.dump(records, handle)
+        partial.replace(cache)
+    _READ[str(cache)] = records
     return records
 
 

@@ -1,6 +1,6 @@
 """The whole study in one command: Part I sweeps, the MNIST classifier, the GAN, figures, notebook, report.
 
-    python -m experiments.study                      # the CPU profile: under 45 minutes on 2 cores, W&B offline
+    python -m experiments.study                      # the CPU profile: about 1 to 1.5 hours on 2 cores, W&B offline
     python -m experiments.study --profile=gpu        # more lengths and seeds, the frontier, 200 GAN epochs
     python -m experiments.study --profile=tiny       # every stage at toy size, a few minutes (CI)
     python -m experiments.study --backend=wandb      # the sweeps through W&B's server and agents
@@ -86,6 +86,8 @@ class Args:
     profile: str = arg("cpu", "cpu (the default study), gpu (the larger one) or tiny (every stage at toy size)")
     backend: str = arg("auto", "sweeps: auto (W&B when logged in and reachable, else local), local or wandb")
     workers: int = arg(0, "local sweep workers; 0 = one per GPU, else one per CPU core")
+    gpus: str = arg("", "GPUs the sweeps use, e.g. 0,1 (one worker or W&B agent each); empty = every visible GPU")
+    agents: int = arg(1, "W&B backend without GPUs: how many agents")
     out: str = arg("runs", "where run records go")
     figures: str = arg("figures", "where figures, tables and macros go")
     notebook: str = arg("analysis/gan.ipynb", "where the executed GAN notebook goes")
@@ -101,8 +103,9 @@ def stage_commands(args: Args) -> list[tuple[str, list[list[str]]]]:
     # One pool over all the profile's sweeps: no core idles at the tail of one sweep while the next waits.
     flags = [f"--sweep={','.join(profile.sweeps)}", f"--backend={args.backend}", f"--out={args.out}",
              *([f"--overrides={profile.overrides}"] if profile.overrides else [])]
-    stages.append(("sweeps", [[python, "-m", "experiments.infra.sweep", *flags,
-                               *([f"--workers={args.workers}"] if args.workers else [])]]))
+    flags += [*([f"--workers={args.workers}"] if args.workers else []), *([f"--gpus={args.gpus}"] if args.gpus else []),
+              *([f"--agents={args.agents}"] if args.agents != 1 else [])]
+    stages.append(("sweeps", [[python, "-m", "experiments.infra.sweep", *flags]]))
     stages.append(("MNIST classifier", [[python, "-m", "experiments.mnist_classifier", f"--out={args.out}",
                                          *profile.classifier]]))
     # The reported GAN and the template's plain training, side by side (one core each on a 2-core machine).

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from experiments.infra.cli import parse_args
 from tests.conftest import ROOT, run_module
@@ -65,6 +66,59 @@ def test_tiny_study_runs_end_to_end_and_produces_a_report(tmp_path: Path) -> Non
     rebuilt = run_module("analysis.figures", f"--runs={tmp_path}/results/runs", f"--out={tmp_path}/figures2")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (tmp_path / "figures2" / "results.tex").read_text() == (figures / "results.tex").read_text()
+
+    check_the_same_study_through_wandbs_agents(tmp_path, out, figures)
+
+
+def check_the_same_study_through_wandbs_agents(tmp_path: Path, local_out: Path, local_figures: Path) -> None:
+    """`make study PROFILE=tiny BACKEND=wandb` with two fake GPUs and another OUT, against a local stand-in of W&B's
+    backend (tests/wandb_standin.py) with W&B's own CLI, agents and SDK: every sweep is created on the server, the
+    agents pull every run, each record lands under OUT/<sweep>/ and names its W&B run and GPU, no agent log holds a
+    traceback, and figures, notebook and report are built. Then `make figures RUNS=wandb:<entity>/<project>` reads the
+    runs back through wandb.Api() and gives the same macros. The GAN and the classifier are local stages whatever the
+    backend: their records are copied from the local study, so that this part trains only what goes through W&B."""
+    from experiments import study
+    from experiments.infra.record import local_records
+    from tests.wandb_standin import ENTITY, StandIn
+
+    out, figures = tmp_path / "wandb-runs", tmp_path / "wandb-figures"
+    local_stages = [local_out / "mnist_classifier", *local_out.glob("gan__*")]
+    for folder in local_stages:
+        shutil.copytree(folder, out / folder.name)
+    with StandIn() as server:
+        result = make("study", PROFILE="tiny", BACKEND="wandb", GPUS="0,1", OUT=str(out), FIGURES=str(figures),
+                      NOTEBOOK=str(tmp_path / "wandb-gan.ipynb"), REPORT_DIR=str(tmp_path / "wandb-report"),
+                      **server.env(tmp_path / "wandb-home"))
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert not server.unknown, f"operations the stand-in does not answer: {sorted(set(server.unknown))}"
+        names = sorted(Path(path).stem for path in study.PROFILES["tiny"].sweeps)
+        assert sorted(yaml.safe_load(sweep["config"])["name"] for sweep in server.sweeps.values()) == names
+        assert all(sweep["state"] == "FINISHED" for sweep in server.sweeps.values())
+        on_server = sorted(run for sweep in server.sweeps.values() for run in sweep["runs"])
+        assert all(server.runs[run]["exitcode"] == 0 for run in on_server)
+
+        records = [record for name in names for record in local_records(out / name)]
+        assert sorted(record["meta"]["wandb_run_id"] for record in records) == on_server
+        assert {record["meta"]["cuda_visible_devices"] for record in records} == {"0", "1"}
+        local_names = sorted(r["name"] for name in names for r in local_records(local_out / name))
+        assert sorted(record["name"] for record in records) == local_names  # the same runs as the local pool's
+        logs = sorted(out.glob("*/agents/agent-*.log"))
+        assert len(logs) == 2 * len(names)  # one agent per GPU went through every sweep
+        for log in logs:
+            assert "Traceback" not in log.read_text(), log.read_text()[-2000:]
+        assert pdf_pages(tmp_path / "wandb-report" / "report.pdf") >= 5 and (tmp_path / "wandb-gan.ipynb").exists()
+
+        # The figures' macros from the W&B project (plus the local GAN stages, which never went through it).
+        gan_only = tmp_path / "local-stages"
+        for folder in local_stages:
+            shutil.copytree(folder, gan_only / folder.name)
+        remote = make("figures", RUNS=f"wandb:{ENTITY}/lstm-vs-rnn,{gan_only}", FIGURES=str(tmp_path / "remote"),
+                      **server.env(tmp_path / "wandb-home"))
+        assert remote.returncode == 0, remote.stderr[-3000:]
+    assert (tmp_path / "remote" / "results.tex").read_text() == (figures / "results.tex").read_text()
+    timings = {where: json.loads((folder / "study_timings.json").read_text())["stage_minutes"]["sweeps"]
+               for where, folder in (("local pool", local_out), ("W&B agents", out))}
+    print(f"tiny profile's sweeps stage: {timings}")  # docs/scale-out.md quotes it (pytest -s shows it)
 
 
 @needs_tex

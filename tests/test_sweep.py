@@ -310,11 +310,15 @@ def test_dry_run_of_the_wandb_backend_prints_sweep_and_agents(tiny_sweep: Path) 
     assert joined.returncode == 0 and "CUDA_VISIBLE_DEVICES=2" in joined.stdout and "agent me/proj/abc" in joined.stdout
 
 
-def test_runs_from_a_wandb_sweep_have_the_local_columns_and_are_cached(tmp_path: Path, monkeypatch) -> None:
-    """load_runs("wandb:...") reads W&B's API into the same columns as local records, then works offline."""
+def test_runs_from_a_wandb_sweep_have_the_local_columns_and_a_copy_for_offline(tmp_path: Path, monkeypatch,
+                                                                               capsys) -> None:
+    """load_runs("wandb:...") reads W&B's API into the same columns as local records, once per process; a later
+    process reads the server again (never a stale copy), and falls back to the saved copy, saying so, only when W&B
+    cannot be reached; with no copy, one clear error."""
     import wandb
 
     from analysis import runs as runs_module
+    from experiments.infra.record import RecordError
 
     class FakeRun:
         def __init__(self, name: str, lr: float) -> None:
@@ -326,6 +330,7 @@ def test_runs_from_a_wandb_sweep_have_the_local_columns_and_are_cached(tmp_path:
             return [{"_step": 100, "eval/acc": 0.5}, {"_step": 200, "eval/acc": 1.0}]
 
     calls = []
+    on_server = [FakeRun("a", 1e-3), FakeRun("b", 3e-3)]
 
     class FakeApi:
         def __init__(self, timeout: int) -> None:
@@ -333,7 +338,9 @@ def test_runs_from_a_wandb_sweep_have_the_local_columns_and_are_cached(tmp_path:
 
         def sweep(self, path: str):
             assert path == "me/proj/abc"
-            return type("Sweep", (), {"runs": [FakeRun("a", 1e-3), FakeRun("b", 3e-3)]})()
+            if on_server is None:
+                raise ConnectionError("api.wandb.ai unreachable")
+            return type("Sweep", (), {"runs": list(on_server)})()
 
     monkeypatch.setattr(wandb, "Api", FakeApi)
     monkeypatch.setattr(runs_module, "CACHE_DIR", tmp_path / "cache")
@@ -341,7 +348,21 @@ def test_runs_from_a_wandb_sweep_have_the_local_columns_and_are_cached(tmp_path:
     assert sorted(frame["lr"]) == [1e-3, 3e-3] and set(frame["eval/acc"]) == {1.0}
     assert "_wandb" not in frame.columns and "_runtime" not in frame.columns
     history = runs_module.load_history("wandb:me/proj/abc")
-    assert list(history["step"]) == [100, 200, 100, 200] and len(calls) == 1  # the second read used the cache
+    assert list(history["step"]) == [100, 200, 100, 200] and len(calls) == 1  # one read per process
+
+    runs_module._READ.clear()  # a later process, after the sweep ran one more run
+    on_server.append(FakeRun("c", 1e-2))
+    assert len(runs_module.load_runs("wandb:me/proj/abc")) == 3 and len(calls) == 2
+
+    runs_module._READ.clear()  # a later process, offline: the saved copy, said so
+    on_server = None
+    assert len(runs_module.load_runs("wandb:me/proj/abc")) == 3
+    assert "could not read W&B sweep me/proj/abc (ConnectionError" in capsys.readouterr().err
+
+    runs_module._READ.clear()
+    (tmp_path / "cache" / "me__proj__abc.json.gz").unlink()
+    with pytest.raises(RecordError, match="could not read W&B sweep me/proj/abc.*check `wandb login`"):
+        runs_module.load_runs("wandb:me/proj/abc")
 
 
 def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) -> None:
@@ -480,7 +501,7 @@ def test_a_study_read_from_wandb_gives_the_same_macros_as_its_local_records(tmp_
     local = runs_module.load_runs(ROOT / "results" / "runs")
     local = local[local["T"].notna()]
     assert len(from_wandb) == len(local)
-    history = runs_module.load_history("wandb:me/proj", metrics=["eval/acc", "train/loss"])  # from the cache now
+    history = runs_module.load_history("wandb:me/proj", metrics=["eval/acc", "train/loss"])  # read once per process
     assert palindrome_results(from_wandb, history) == palindrome_results(
         local, runs_module.load_history(ROOT / "results" / "runs", metrics=["eval/acc", "train/loss"]))
 

@@ -144,6 +144,8 @@ class Tracker:
             "python": platform.python_version(),
             "wandb_mode": self.mode,
         }
+        if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU a pool worker or a W&B agent gave this run
+            meta["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
         if self.wandb_run is not None:
             meta["wandb_run_id"] = self.wandb_run.id
             meta["wandb_dir"] = str(Path(self.wandb_run.dir).parent)
@@ -151,9 +153,7 @@ class Tracker:
             self.wandb_run.finish()
             import wandb
 
-            # Close W&B's service now, in order, rather than from its exit hook. (The "AlreadyJoinedError" traceback in
-            # agent logs comes from W&B's agent process itself, which calls wandb.teardown() after every run, in
-            # wandb/wandb_agent.py; seen against a local stand-in of W&B's backend.)
+            # Close W&B's service now, in order, rather than from its exit hook.
             wandb.teardown()
         record = {"name": self.name, "config": self.config, "summary": self.summary, "history": self.history,
                   "meta": meta}

@@ -77,13 +77,21 @@ def launch_agents(sweeps: list[tuple[str, Path]], gpus: list[str], agents: int, 
     running: list[subprocess.Popen | None] = [None] * len(slots)
     status = 0
 
+    from wandb.env import SERVICE
+
+    # Creating the sweep started a W&B service in this process, whose address W&B keeps in the environment
+    # (WANDB_SERVICE). An agent that inherited it would attach to this process's service instead of starting its own,
+    # and W&B's agent, which tears its service connection down after every run, then leaves a finalizer thread behind
+    # that fails with AlreadyJoinedError in its log after each run. So every agent starts with a service of its own.
+    inherited = {key: value for key, value in os.environ.items() if key != SERVICE}
+
     def start(n: int) -> None:
         sweep_path, log_dir = queues[n].pop(0)
         env, command = slots[n]
         log_dir.mkdir(parents=True, exist_ok=True)
         log = log_dir / f"agent-{env.get('CUDA_VISIBLE_DEVICES', n)}.log"
         with open(log, "w") as handle:
-            running[n] = subprocess.Popen([*command[:-1], sweep_path], env={**os.environ, **env}, stdout=handle,
+            running[n] = subprocess.Popen([*command[:-1], sweep_path], env={**inherited, **env}, stdout=handle,
                                           stderr=subprocess.STDOUT)
         where = "GPU " + env["CUDA_VISIBLE_DEVICES"] if "CUDA_VISIBLE_DEVICES" in env else "CPU"
         print(f"agent {n} ({where}) on {sweep_path} -> {log}", file=sys.stderr)
