@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         results.update(replayed)
         written.append(out / "give_up_table.tex")
 
-    # The GAN's figures need its image files: they come from the first local folder among the sources.
-    local = next((part for part in args.runs.split(",") if part and not part.startswith("wandb:")), None)
+    # The GAN's figures need its image files, so they come from a local folder among the sources.
+    local = part2.gan_source(args.runs.split(","))
     gan_run = part2.find_gan_run(local) if local else None
     if gan_run is None:
         print(f"skipped the GAN figures: no GAN run in {args.runs}", file=sys.stderr)

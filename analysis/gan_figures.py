@@ -40,10 +40,18 @@ def find_gan_run(source: str | Path) -> dict | None:
     """The reported GAN run under ``source`` (a runs folder or one run's folder): of the runs in the group "gan",
     the one with the most training steps."""
     source = Path(source)
-    if (path := find_record(source)) is not None:
-        return {"dir": source, "record": read_record(path)}
+    if (path := find_record(source)) is not None:  # one run's folder: the GAN's, or no GAN run (the classifier's)
+        record = read_record(path)
+        return {"dir": source, "record": record} if record["name"].startswith("gan__") else None
     runs = gan_runs(source)
     return runs[0] if runs else None
+
+
+def gan_source(sources: list[str]) -> str | None:
+    """The first local folder among ``sources`` (RUNS' parts; ``wandb:...`` ones hold no image files) that holds a
+    GAN run, or None."""
+    local = [part for part in sources if part and not part.startswith("wandb:")]
+    return next((part for part in local if find_gan_run(part) is not None), None)
 
 
 def configuration_label(config: dict) -> str:

@@ -251,6 +251,20 @@ def test_the_reports_fixed_wording_holds_on_the_committed_results() -> None:
     assert float(gan["gan-IS"]) < float(gan["real-IS"]) and float(gan["gan-FID"]) > float(gan["real-FID"])
 
 
+def test_the_gan_figures_come_from_the_first_source_that_holds_a_gan_run() -> None:
+    """RUNS may list W&B projects and local folders, a single run's folder among them (the classifier's, say): the GAN
+    figures take the first local one holding a GAN run, never the classifier's record."""
+    from analysis.gan_figures import find_gan_run, gan_source
+    from tests.conftest import ROOT
+
+    runs = ROOT / "results" / "runs"
+    classifier, gan = str(runs / "mnist_classifier"), str(find_gan_run(runs)["dir"])
+    assert find_gan_run(classifier) is None and find_gan_run(gan)["record"]["name"].startswith("gan__")
+    assert gan_source(["wandb:me/proj", classifier, gan, str(runs)]) == gan
+    assert gan_source(["wandb:me/proj", classifier, str(runs)]) == str(runs)
+    assert gan_source(["wandb:me/proj", classifier]) is None
+
+
 def test_an_ablation_takes_its_other_arms_from_the_length_sweeps_by_their_settings() -> None:
     """The forget-gate ablation runs only b_f = 0; its b_f = 1 and chrono arms are the length sweeps' runs that differ
     from its runs in forget_bias alone. Runs at another seed, learning rate or budget are not arms of it."""
