@@ -203,7 +203,7 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
                 if reached.empty:
                     out[f"fb-{init}-steps-{span}"] = "never"
                 else:
-                    every = "" if len(reached) == len(group) else " (solved runs)"
+                    every = "" if len(reached) == len(group) else f" ({len(reached)} of {len(group)} runs)"
                     out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}{every}"
     if {"fb-chrono-acc-long", "fb-1-acc-long", "fb-0-acc-long"} <= set(out):
         accs = {init: float(out[f"fb-{init}-acc-long"]) for init in ("0", "1", "chrono")}
