@@ -12,6 +12,7 @@ warm-up; this is a benchmark to read, not a test to pass.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 from experiments.infra.cli import arg, keep_freed_memory, parse_args, resolve_device, run_main
 from experiments.rmsprop import RMSprop
+from models import lstm_kernel
 from models.lstm import LSTM
 from models.rnn import RNN
 
@@ -35,6 +37,17 @@ class TorchRecurrent(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.core(x)[0][:, -1])
+
+
+@contextlib.contextmanager
+def python_loop():
+    """The LSTM's Python loop in place of its C kernel, for the comparison."""
+    saved = lstm_kernel._state.get("library")
+    lstm_kernel._state["library"] = None
+    try:
+        yield
+    finally:
+        lstm_kernel._state["library"] = saved
 
 
 def time_step(model: torch.nn.Module, T: int, batch: int, device: torch.device, repeats: int) -> float:
@@ -88,7 +101,11 @@ def main(argv: list[str] | None = None) -> None:
         thread_counts = [all_threads]
     print(f"ms per training step (forward, backward, clip, RMSprop), B={args.batch_size}, H={args.hidden}, {device}, "
           f"freed memory {'kept' if kept else 'returned to the OS (glibc default)'}")
-    print(f"{'model':<6}{'T':>5}{'threads':>9}{'ours ms':>10}{'torch.nn ms':>13}{'ours/torch':>12}")
+    c_loop = device.type == "cpu" and lstm_kernel.loop_name() == "c"
+    print(f"ours: the LSTM's {'C' if c_loop else 'Python'} loop (models/lstm_kernel.py)"
+          + ("; python ms: its Python loop, the fallback" if c_loop else ""))
+    print(f"{'model':<6}{'T':>5}{'threads':>9}{'ours ms':>10}{'torch.nn ms':>13}{'ours/torch':>12}"
+          + (f"{'python ms':>11}{'python/torch':>14}" if c_loop else ""))
     for threads in thread_counts:
         torch.set_num_threads(threads)
         for T in (int(t) for t in args.T.split(",")):
@@ -98,7 +115,12 @@ def main(argv: list[str] | None = None) -> None:
                 theirs = TorchRecurrent(kind, 10, args.hidden).to(device)
                 ours_ms = time_step(ours, T, args.batch_size, device, args.repeats)
                 theirs_ms = time_step(theirs, T, args.batch_size, device, args.repeats)
-                print(f"{kind:<6}{T:>5}{threads:>9}{ours_ms:>10.2f}{theirs_ms:>13.2f}{ours_ms / theirs_ms:>12.2f}")
+                line = f"{kind:<6}{T:>5}{threads:>9}{ours_ms:>10.2f}{theirs_ms:>13.2f}{ours_ms / theirs_ms:>12.2f}"
+                if c_loop and kind == "lstm":
+                    with python_loop():
+                        python_ms = time_step(ours, T, args.batch_size, device, args.repeats)
+                    line += f"{python_ms:>11.2f}{python_ms / theirs_ms:>14.2f}"
+                print(line)
     torch.set_num_threads(all_threads)
     if args.gan:
         from experiments.gan_bench import bench_gan_epoch

@@ -327,6 +327,8 @@ def main(argv: list[str] | None = None) -> dict:
         "train_time_s": train_time, "steps_per_s": step / max(train_time, 1e-9),
         "device": str(device),
     })
+    if loop := getattr(model, "loop", None):  # which implementation of its time loop ran (they agree to rounding)
+        summary["loop"] = loop
     if args.grad_flow:
         summary["grad_flow/final"] = gradient_flow(model, flow_x, flow_y)
     record = tracker.finish()

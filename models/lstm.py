@@ -27,6 +27,7 @@ import math
 import torch
 from torch import nn
 
+from models import lstm_kernel
 from models.skeleton import from_skeleton
 
 GATES = ("g", "i", "f", "o")  # order of the fused blocks: equations (1), (2), (3), (4)
@@ -87,6 +88,12 @@ class LSTM(nn.Module):
                 self.b_i.copy_(-self.b_f)
             else:
                 self.b_f.fill_(self.forget_bias)
+
+    @property
+    def loop(self) -> str:
+        """Which implementation of the time loop runs: "c" (models/lstm_kernel.py) or "python" (CUDA, or no
+        compiler). The two agree to float rounding, not bit for bit, so a run's record names it."""
+        return lstm_kernel.loop_name() if self.W_h.device.type == "cpu" else "python"
 
     def _block(self, tensor: torch.Tensor, gate: str) -> torch.Tensor:
         k = GATES.index(gate)
@@ -162,6 +169,9 @@ class _LSTMSequence(torch.autograd.Function):
         o (1 - tanh(c)^2)                                   so  dc = dc' + dh o (1 - tanh(c)^2)
       (dc' is what reaches c(t) from c(t+1)), which makes a backward step four elementwise operations.
     - dL/dpre is kept for every step, so the weight gradient is one large matrix product after the loop.
+    On the CPU, where models/lstm_kernel.py could build its C kernel, each step's elementwise part (forward and
+    backward) is one fused C pass over the same quantities instead (tanh taken directly, the weights unscaled); the
+    Python operations above are the fallback and the reference the tests hold it to.
     """
 
     @staticmethod
@@ -181,6 +191,19 @@ class _LSTMSequence(torch.autograd.Function):
         grad_pre = D.new_empty(length, batch, four_h)  # dL/dpre at every step
         W_back = W if want_x else W[:, I + 1 :]  # dL/d[x, 1, h] or only dL/dh(t-1)
         grad_h, grad_c = grad_h_last, torch.zeros_like(grad_h_last)
+        if (steps := lstm_kernel.steps_for(D)) is not None:  # the same step, its elementwise part in C
+            backward_step = steps[1]
+            grad_h, grad_c = grad_h.contiguous(), grad_c.contiguous()
+            for t in range(length - 1, -1, -1):
+                forget_next = forget[t + 1].data_ptr() if t + 1 < length else None
+                backward_step(D[t].data_ptr(), through_h[t].data_ptr(), forget_next, grad_h.data_ptr(),
+                              grad_h.stride(0), grad_c.data_ptr(), grad_pre[t].data_ptr(), batch, H)
+                grad_back = grad_pre[t] @ W_back
+                if want_x:
+                    grad_x[t] = grad_back[:, :I]
+                grad_h = grad_back[:, I + 1 :] if want_x else grad_back  # rows of grad_back, strided
+            grad_W = grad_pre.view(length * batch, four_h).t() @ xh[:length].reshape(length * batch, -1)
+            return grad_x, grad_W
         for t in range(length - 1, -1, -1):
             if t + 1 < length:
                 grad_c = grad_c * forget[t + 1]  # from c(t+1) back to c(t)
@@ -209,6 +232,8 @@ def _lstm_loop(x: torch.Tensor, W: torch.Tensor, for_backward: bool) -> tuple[to
     xh[:length, :, :I] = x
     xh[:, :, I] = 1.0
     xh[0, :, I + 1 :] = 0.0  # h(0) = 0
+    if (steps := lstm_kernel.steps_for(x)) is not None:
+        return _lstm_loop_c(steps[0], xh, W, length, for_backward)
     W_scaled = W.clone()
     W_scaled[:H] *= 2  # the g block's pre-activation doubled: sigmoid(2z) gives tanh(z) = 2 sigmoid(2z) - 1
     W_scaled_t = W_scaled.t()
@@ -239,5 +264,29 @@ def _lstm_loop(x: torch.Tensor, W: torch.Tensor, for_backward: bool) -> tuple[to
             torch.addcmul(s, s, s, value=-1, out=D[t]).mul_(partner)  # sigmoid' = s (1 - s)
             forget[t].copy_(f)
             torch.addcmul(ones, tanh_c, tanh_c, value=-1, out=through_h[t]).mul_(o)
+    h = xh[length, :, I + 1 :].clone()
+    return h, ((xh, D, forget, through_h) if for_backward else ())
+
+
+def _lstm_loop_c(forward_step, xh: torch.Tensor, W: torch.Tensor, length: int, for_backward: bool
+                 ) -> tuple[torch.Tensor, tuple]:
+    """``_lstm_loop`` with each step's elementwise work in C (models/lstm_kernel.py): the same matrix product, then
+    one fused pass for (1)-(6) and the products the backward pass needs. Evaluation runs the same pass into
+    one step's scratch buffers, so its logits are still the training path's bit for bit."""
+    _, batch, K = xh.shape
+    four_h = W.shape[0]
+    H = four_h // 4
+    I = K - 1 - H
+    kept = length if for_backward else 1
+    D, forget, through_h = (xh.new_empty(kept, batch, n) for n in (four_h, H, H))
+    c = xh.new_zeros(batch, H)
+    pre = xh.new_empty(batch, four_h)
+    W_t = W.t()
+    size = xh.element_size()
+    for t in range(length):
+        k = t if for_backward else 0
+        torch.mm(xh[t], W_t, out=pre)
+        forward_step(pre.data_ptr(), c.data_ptr(), xh[t + 1].data_ptr() + (I + 1) * size, K, D[k].data_ptr(),
+                     forget[k].data_ptr(), through_h[k].data_ptr(), batch, H)
     h = xh[length, :, I + 1 :].clone()
     return h, ((xh, D, forget, through_h) if for_backward else ())

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
+from models import lstm_kernel
 from models.lstm import LSTM, _LSTMSequence
 from models.rnn import RNN
+
+
+@pytest.fixture(params=["c", "python"])
+def lstm_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on each of the LSTM's two loops: its elementwise work in C (models/lstm_kernel.py), where this
+    machine has a C compiler, and the Python loop, the fallback."""
+    if request.param == "python":
+        monkeypatch.setitem(lstm_kernel._state, "library", None)
+    elif shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler here: the LSTM runs only its Python loop")
+    else:
+        assert lstm_kernel.library() is not None, "a C compiler is here, but the LSTM's C kernel did not build"
+    assert lstm_kernel.loop_name() == request.param
+    return request.param
 
 FORBIDDEN = {"LSTM", "RNN", "GRU", "LSTMCell", "RNNCell", "GRUCell"}  # as attributes of torch.nn
 
@@ -37,7 +58,7 @@ def make_input(encoding: str, batch: int = 6, length: int = 9) -> tuple[torch.Te
 
 @pytest.mark.parametrize("encoding", ["scalar", "onehot"])
 @pytest.mark.parametrize("return_hidden", [False, True], ids=["fused-bptt", "autograd-steps"])
-def test_lstm_matches_torch_lstm(encoding: str, return_hidden: bool) -> None:
+def test_lstm_matches_torch_lstm(encoding: str, return_hidden: bool, lstm_loop: str) -> None:
     torch.manual_seed(0)
     x, y = make_input(encoding)
     model = LSTM(x.shape[-1], hidden=12, forget_bias="chrono", max_len=x.shape[1]).double()
@@ -67,7 +88,7 @@ def test_lstm_matches_torch_lstm(encoding: str, return_hidden: bool) -> None:
     torch.testing.assert_close(model.b_p.grad, head.bias.grad, atol=1e-5, rtol=0)
 
 
-def test_lstm_bptt_gradients_pass_gradcheck_including_the_input() -> None:
+def test_lstm_bptt_gradients_pass_gradcheck_including_the_input(lstm_loop: str) -> None:
     """The hand-written backward pass against finite differences, for [W_x | b | W_h] and for x, which the training
     data never needs (so the comparison with torch.nn.LSTM above does not reach that branch)."""
     torch.manual_seed(0)
@@ -77,7 +98,8 @@ def test_lstm_bptt_gradients_pass_gradcheck_including_the_input() -> None:
 
 
 @pytest.mark.parametrize("encoding", ["scalar", "onehot"])
-def test_lstm_evaluation_without_grad_gives_the_training_paths_logits_bit_for_bit(encoding: str) -> None:
+def test_lstm_evaluation_without_grad_gives_the_training_paths_logits_bit_for_bit(encoding: str, lstm_loop: str
+                                                                                  ) -> None:
     """Under no_grad the loop skips what only the backward pass reads; a run's evaluations (solve checks, final
     accuracy) must not move by one bit for it, in the float32 the runs use."""
     torch.manual_seed(0)
@@ -90,6 +112,41 @@ def test_lstm_evaluation_without_grad_gives_the_training_paths_logits_bit_for_bi
     trained = model(x)  # grad enabled: the _LSTMSequence node
     assert trained.requires_grad and not evaluated.requires_grad
     assert torch.equal(evaluated, trained.detach())
+
+
+def test_the_c_loop_gives_the_python_loops_outputs_and_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C kernel is a faster form of the same loop: in float64 it agrees with the Python loop to rounding, in the
+    float32 the runs use to float32 rounding (not bit for bit: it computes tanh directly, the Python loop as
+    2 sigmoid(2z) - 1), over a long sequence, for the weights and the input."""
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler here: the LSTM runs only its Python loop")
+    torch.manual_seed(0)
+    for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        x = torch.randn(60, 16, 10, dtype=dtype, requires_grad=True)  # (L, B, I), time-major
+        W = (0.3 * torch.randn(4 * 32, 10 + 1 + 32, dtype=dtype)).requires_grad_()
+        results = []
+        for loop in ("c", "python"):
+            monkeypatch.setitem(lstm_kernel._state, "library", lstm_kernel._load() if loop == "c" else None)
+            assert lstm_kernel.loop_name() == loop
+            h = _LSTMSequence.apply(x, W)
+            grad_x, grad_W = torch.autograd.grad((h * torch.linspace(-1, 1, 32, dtype=dtype)).sum(), (x, W))
+            results.append((h.detach(), grad_x, grad_W))
+        for got, want in zip(*results):
+            assert want.abs().max() > 1e-3  # the comparison is not between vanishing numbers
+            torch.testing.assert_close(got, want, atol=tolerance * want.abs().max().item(), rtol=0)
+
+
+def test_without_a_c_compiler_the_lstm_runs_its_python_loop_and_says_so(tmp_path) -> None:
+    """A machine without a compiler (here: CC names a program that fails) must still install and train; one line
+    on stderr says which loop runs."""
+    code = ("import torch; from models import lstm_kernel; from models.lstm import LSTM; "
+            "LSTM(10, 8)(torch.zeros(2, 5, 10)).sum().backward(); print(lstm_kernel.loop_name())")
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                            env={**os.environ, "CC": "false"}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "python"
+    notes = [line for line in result.stderr.splitlines() if "Python loop" in line]
+    assert len(notes) == 1 and "could not be built with false" in notes[0], result.stderr
 
 
 def test_equation_names_are_views_of_the_fused_parameters() -> None:
