@@ -12,7 +12,6 @@ warm-up; this is a benchmark to read, not a test to pass.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from dataclasses import dataclass
@@ -37,17 +36,6 @@ class TorchRecurrent(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.core(x)[0][:, -1])
-
-
-@contextlib.contextmanager
-def python_loop():
-    """The LSTM's Python loop in place of its C kernel, for the comparison."""
-    saved = lstm_kernel._state.get("library")
-    lstm_kernel._state["library"] = None
-    try:
-        yield
-    finally:
-        lstm_kernel._state["library"] = saved
 
 
 def time_step(model: torch.nn.Module, T: int, batch: int, device: torch.device, repeats: int) -> float:
@@ -117,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                 theirs_ms = time_step(theirs, T, args.batch_size, device, args.repeats)
                 line = f"{kind:<6}{T:>5}{threads:>9}{ours_ms:>10.2f}{theirs_ms:>13.2f}{ours_ms / theirs_ms:>12.2f}"
                 if c_loop and kind == "lstm":
-                    with python_loop():
+                    with lstm_kernel.python_loop():
                         python_ms = time_step(ours, T, args.batch_size, device, args.repeats)
                     line += f"{python_ms:>11.2f}{python_ms / theirs_ms:>14.2f}"
                 print(line)

@@ -190,27 +190,21 @@ class _LSTMSequence(torch.autograd.Function):
         grad_x = xh.new_empty(length, batch, I) if want_x else None
         grad_pre = D.new_empty(length, batch, four_h)  # dL/dpre at every step
         W_back = W if want_x else W[:, I + 1 :]  # dL/d[x, 1, h] or only dL/dh(t-1)
-        grad_h, grad_c = grad_h_last, torch.zeros_like(grad_h_last)
-        if (steps := lstm_kernel.steps_for(D)) is not None:  # the same step, its elementwise part in C
-            backward_step = steps[1]
-            grad_h, grad_c = grad_h.contiguous(), grad_c.contiguous()
-            for t in range(length - 1, -1, -1):
-                forget_next = forget[t + 1].data_ptr() if t + 1 < length else None
-                backward_step(D[t].data_ptr(), through_h[t].data_ptr(), forget_next, grad_h.data_ptr(),
-                              grad_h.stride(0), grad_c.data_ptr(), grad_pre[t].data_ptr(), batch, H)
-                grad_back = grad_pre[t] @ W_back
-                if want_x:
-                    grad_x[t] = grad_back[:, :I]
-                grad_h = grad_back[:, I + 1 :] if want_x else grad_back  # rows of grad_back, strided
-            grad_W = grad_pre.view(length * batch, four_h).t() @ xh[:length].reshape(length * batch, -1)
-            return grad_x, grad_W
+        grad_h = grad_h_last.contiguous()
+        grad_c = torch.zeros_like(grad_h)
+        steps = lstm_kernel.steps_for(D)  # the C kernel's, or None: the Python operations below
         for t in range(length - 1, -1, -1):
-            if t + 1 < length:
-                grad_c = grad_c * forget[t + 1]  # from c(t+1) back to c(t)
-            grad_c = torch.addcmul(grad_c, grad_h, through_h[t])  # plus the path through h(t)
-            torch.mul(D[t, :, : 3 * H].view(batch, 3, H), grad_c.unsqueeze(1),
-                      out=grad_pre[t, :, : 3 * H].view(batch, 3, H))
-            torch.mul(D[t, :, 3 * H :], grad_h, out=grad_pre[t, :, 3 * H :])
+            if steps is not None:  # the same step's elementwise part in one C pass (grad_h's rows may be strided)
+                forget_next = forget[t + 1].data_ptr() if t + 1 < length else None
+                steps[1](D[t].data_ptr(), through_h[t].data_ptr(), forget_next, grad_h.data_ptr(), grad_h.stride(0),
+                         grad_c.data_ptr(), grad_pre[t].data_ptr(), batch, H)
+            else:
+                if t + 1 < length:
+                    grad_c = grad_c * forget[t + 1]  # from c(t+1) back to c(t)
+                grad_c = torch.addcmul(grad_c, grad_h, through_h[t])  # plus the path through h(t)
+                torch.mul(D[t, :, : 3 * H].view(batch, 3, H), grad_c.unsqueeze(1),
+                          out=grad_pre[t, :, : 3 * H].view(batch, 3, H))
+                torch.mul(D[t, :, 3 * H :], grad_h, out=grad_pre[t, :, 3 * H :])
             grad_back = grad_pre[t] @ W_back
             if want_x:
                 grad_x[t] = grad_back[:, :I]

@@ -17,12 +17,14 @@ rounding, not bit for bit, so a record names the loop that trained it (``summary
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -106,6 +108,17 @@ def steps_for(tensor: torch.Tensor) -> tuple | None:
     if suffix is None or tensor.device.type != "cpu" or (lib := library()) is None:
         return None
     return getattr(lib, f"lstm_forward_step_{suffix}"), getattr(lib, f"lstm_backward_step_{suffix}")
+
+
+@contextlib.contextmanager
+def python_loop() -> Iterator[None]:
+    """Run the LSTM's Python loop inside the block, where the C kernel would run (make bench times both)."""
+    saved = library()
+    _state["library"] = None
+    try:
+        yield
+    finally:
+        _state["library"] = saved
 
 
 def loop_name() -> str:
