@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from experiments.infra.cli import arg, keep_freed_memory, parse_args, resolve_device, run_main
+from experiments.infra.cli import arg, flush_denormals, keep_freed_memory, parse_args, resolve_device, run_main
 from experiments.rmsprop import RMSprop
 from models import lstm_kernel
 from models.lstm import LSTM
@@ -82,13 +82,14 @@ class Args:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
     kept = args.keep_freed_memory and keep_freed_memory()
+    flush_denormals()  # as the runners do: vanishing gradients in denormal floats would time the slow path
     device = resolve_device(args.device)
     all_threads = torch.get_num_threads()
     thread_counts = [all_threads if t == "all" else int(t) for t in args.threads.split(",")]
     if device.type == "cuda":
         thread_counts = [all_threads]
     print(f"ms per training step (forward, backward, clip, RMSprop), B={args.batch_size}, H={args.hidden}, {device}, "
-          f"freed memory {'kept' if kept else 'returned to the OS (glibc default)'}")
+          f"freed memory {'kept' if kept else 'returned to the OS (glibc default)'}, denormals flushed")
     c_loop = device.type == "cpu" and lstm_kernel.loop_name() == "c"
     print(f"ours: the LSTM's {'C' if c_loop else 'Python'} loop (models/lstm_kernel.py)"
           + ("; python ms: its Python loop, the fallback" if c_loop else ""))

@@ -177,6 +177,13 @@ def find_two_digits(G: Generator, classifier, latent_dim: int, generator: torch.
     return z[a], z[b], digit_a, digit_b, float(min(confidence[a], confidence[b]))
 
 
+def adam(model: torch.nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam over the model's parameters, in torch's fused kernel: the same update as the default (for-each) one to
+    rounding, in one pass over each tensor instead of a dozen; on a CPU core the default spends about a quarter of
+    a GAN step in its divisions and square roots (make bench times the step)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=True)
+
+
 def train_step(G: Generator, D: Discriminator, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor,
                g_loss: str = "nonsaturating", real_label: float = 1.0, instance_noise: float = 0.0,
                generator: torch.Generator | None = None, keep: int = 0, r1: float = 0.0) -> dict[str, torch.Tensor]:
@@ -250,8 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
     # --- models ---
     G, D = Generator(args.latent_dim).to(device), Discriminator(args.d_dropout, args.d_spectral_norm).to(device)
     lr_G, lr_D = args.lr_g or args.lr, args.lr_d or args.lr
-    opt_G = torch.optim.Adam(G.parameters(), lr=lr_G, betas=(args.beta1, args.beta2))
-    opt_D = torch.optim.Adam(D.parameters(), lr=lr_D, betas=(args.beta1, args.beta2))
+    opt_G, opt_D = adam(G, lr_G, (args.beta1, args.beta2)), adam(D, lr_D, (args.beta1, args.beta2))
     ema = EMA(G, args.ema) if args.ema else None
     sampler = ema.model if ema else G  # the generator behind samples, metrics and the interpolation
     fixed_noise = torch.randn(GRID, args.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)

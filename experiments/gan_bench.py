@@ -14,7 +14,7 @@ import torch
 import torchvision
 from torchvision import transforms
 
-from experiments.gan import train_step
+from experiments.gan import adam, train_step
 from experiments.mnist_data import MNISTBatches, ensure_mnist, load_mnist
 from models.gan import Discriminator, Generator
 
@@ -25,8 +25,7 @@ def _time_pipeline(batches, device: torch.device, steps: int) -> float:
     """Seconds per training step over ``steps`` steps (after 5 warm-up steps), data loading included."""
     torch.manual_seed(0)
     G, D = Generator(LATENT).to(device), Discriminator().to(device)
-    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_G, opt_D = adam(G, 2e-4, (0.5, 0.999)), adam(D, 2e-4, (0.5, 0.999))
     iterator = iter(batches)
     tic = None
     for n in range(steps + 5):
