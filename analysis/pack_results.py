@@ -55,6 +55,16 @@ def _minutes_by_group(records: list[dict]) -> dict[str, float]:
     return {group: round(minutes, 1) for group, minutes in sorted(totals.items())}
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name (Linux: /proc/cpuinfo), since stage times and benchmark ratios move between hosts."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or None
+    names = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")]
+    return names[0] if names else None
+
+
 def _study_timings(runs: Path) -> dict | None:
     """What `make study` measured (profile, minutes per stage), if it wrote it."""
     path = runs / "study_timings.json"
@@ -88,7 +98,8 @@ def main(argv: list[str] | None = None) -> Path:
         # the code that ran them
         "runs_git_commits": sorted({str(r.get("meta", {}).get("git_commit")) for r in records}),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count(),
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu": cpu_model(),
+                    "cpu_count": os.cpu_count(),
                     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "profile": args.profile,
         "study": _study_timings(Path(args.runs)),

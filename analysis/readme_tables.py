@@ -32,10 +32,14 @@ def run_times(provenance: dict) -> str:
     sweeps = {Path(path).stem for path in PROFILES[profile].sweeps} if profile in PROFILES else set()
     by_group = provenance.get("runs_by_group", {})
     commits = ", ".join(f"`{c}`" for c in provenance.get("runs_git_commits", []))
+    attempts = study.get("attempts", 1)
+    resumed = f", in {attempts} attempts (stopped or failed, then resumed; minutes summed)" if attempts > 1 else ""
     lines = [
         f"The reference run of `make study` (profile `{profile}`, run by commit(s) {commits}, packed on "
         f"{provenance.get('date', '?')[:10]}) on a machine with {machine.get('cpu_count')} cores"
-        f"{' and a ' + machine['gpu'] if machine.get('gpu') else ' and no GPU'}:",
+        f"{' (' + machine['cpu'] + ')' if machine.get('cpu') else ''}"
+        f"{' and a ' + machine['gpu'] if machine.get('gpu') else ' and no GPU'}"
+        f"{resumed}:",
         "",
         "| stage | minutes |",
         "| --- | --- |",

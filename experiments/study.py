@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -151,13 +152,44 @@ def reference_minutes(profile: str, labels: list[str]) -> dict[str, float]:
     return {label: float(minutes) for label, minutes in study.get("stage_minutes", {}).items() if label in labels}
 
 
+def earlier_attempts(path: Path, profile: str) -> dict | None:
+    """The timings record of an unfinished study of this profile (a stage failed, or it was stopped), which this
+    attempt resumes and adds its times to; None when there is none, or when the last study finished (a new one
+    starts its own record)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if record.get("complete") is False and record.get("profile") == profile else None
+
+
+def timings_record(args: Args, earlier: dict | None, timings: list[tuple[str, float, str]], seconds: float,
+                   complete: bool) -> dict:
+    """The study's minutes per stage and in all, summed over its attempts (an interrupted study that resumes keeps
+    the minutes of the work it did before), and whether every stage has finished."""
+    earlier = earlier or {}
+    stage_minutes = dict(earlier.get("stage_minutes", {}))
+    for label, stage_seconds, _ in timings:
+        stage_minutes[label] = stage_minutes.get(label, 0.0) + stage_seconds / 60
+    return {"profile": args.profile, "backend": args.backend, "complete": complete,
+            "attempts": earlier.get("attempts", 0) + 1,
+            "total_minutes": earlier.get("total_minutes", 0.0) + seconds / 60, "stage_minutes": stage_minutes,
+            "stage_status": {**earlier.get("stage_status", {}), **{label: status for label, _, status in timings}}}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
     if args.profile not in PROFILES:
         raise UsageError(f"--profile={args.profile} is not one of {', '.join(PROFILES)}")
+    if args.report and (shutil.which("latexmk") is None or shutil.which("pdflatex") is None):
+        # Said now rather than when the report stage fails at the end (analysis/build_report.py names the packages).
+        print("warning: TeX is not installed: every stage will run but the last, the report; install TeX "
+              "(make report says how) while the study runs, or pass --report=False", file=sys.stderr)
     stages = stage_commands(args)
     prior = reference_minutes(args.profile, [label for label, _ in stages])
     timings: list[tuple[str, float, str]] = []
+    record_path = Path(args.out) / "study_timings.json"
+    earlier = earlier_attempts(record_path, args.profile)
     started = time.monotonic()
     for n, (label, commands) in enumerate(stages, 1):
         after = sum(prior.get(later, 0.0) for later, _ in stages[n:]) * 60  # the stages after this one, in seconds
@@ -176,15 +208,24 @@ def main(argv: list[str] | None = None) -> None:
         tic = time.monotonic()
         # The sweep pool adds this to its own time left, so its progress lines speak for the whole study.
         env = {**os.environ, STUDY_AFTER_ENV: f"{after:.0f}"} if prior else None
-        returncode = run_side_by_side(commands, env)
+        try:
+            returncode = run_side_by_side(commands, env)
+        except KeyboardInterrupt:
+            timings.append((label, time.monotonic() - tic, "interrupted"))
+            write_json(record_path, timings_record(args, earlier, timings, time.monotonic() - started, False))
+            raise
         timings.append((label, time.monotonic() - tic, "ok" if returncode == 0 else f"exit {returncode}"))
+        # Written after every stage, so that a study stopped or failed later still has the minutes it spent.
+        write_json(record_path, timings_record(args, earlier, timings, time.monotonic() - started, False))
         if returncode != 0:
             _print_timings(timings, started)
             raise UsageError(f"stage '{label}' failed (exit {returncode}); fix it and rerun: finished work is kept")
     _print_timings(timings, started)
-    record = {"profile": args.profile, "backend": args.backend, "total_minutes": (time.monotonic() - started) / 60,
-              "stage_minutes": {label: seconds / 60 for label, seconds, _ in timings}}
-    write_json(Path(args.out) / "study_timings.json", record)
+    record = timings_record(args, earlier, timings, time.monotonic() - started, True)
+    write_json(record_path, record)
+    if earlier:
+        print(f"with its {record['attempts'] - 1} earlier attempt(s): {record['total_minutes']:.1f} minutes in all "
+              f"({record_path})", file=sys.stderr)
     report = Path(args.report_dir).resolve() / "report.pdf" if args.report else "(not built: --report=False)"
     print(f"\nreport:   {report}\n"
           f"figures:  {Path(args.figures).resolve()}/\nnotebook: {Path(args.notebook).resolve()}\n"

@@ -138,6 +138,50 @@ def test_report_build_explains_missing_tex(tmp_path: Path, monkeypatch: pytest.M
     assert result.returncode == 2 and "apt-get install latexmk texlive-latex-recommended" in result.stderr
 
 
+def test_a_study_that_fails_keeps_its_minutes_and_its_resume_adds_to_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from experiments import study
+    from experiments.infra.cli import UsageError
+
+    def stage(seconds: float, exit_status: int = 0) -> list[list[str]]:
+        return [[sys.executable, "-c", f"import sys, time; time.sleep({seconds}); sys.exit({exit_status})"]]
+
+    flags = ["--profile=tiny", f"--out={tmp_path}", "--report=False"]
+    record_path = tmp_path / "study_timings.json"
+    monkeypatch.setattr(study, "stage_commands", lambda args: [("sweeps", stage(1.2)), ("GAN", stage(0, 1))])
+    with pytest.raises(UsageError, match="stage 'GAN' failed"):
+        study.main(flags)
+    failed = json.loads(record_path.read_text())
+    assert failed["complete"] is False and failed["attempts"] == 1
+    assert failed["stage_status"] == {"sweeps": "ok", "GAN": "exit 1"}
+    assert failed["stage_minutes"]["sweeps"] >= 1.2 / 60
+
+    # The rerun finds the sweeps done (a quick stage now) and adds its minutes to the first attempt's.
+    monkeypatch.setattr(study, "stage_commands", lambda args: [("sweeps", stage(0)), ("GAN", stage(0.6))])
+    study.main(flags)
+    resumed = json.loads(record_path.read_text())
+    assert resumed["complete"] is True and resumed["attempts"] == 2
+    assert resumed["stage_minutes"]["sweeps"] >= failed["stage_minutes"]["sweeps"]
+    assert resumed["stage_minutes"]["GAN"] >= failed["stage_minutes"]["GAN"] + 0.6 / 60
+    assert resumed["total_minutes"] >= failed["total_minutes"] + 0.6 / 60
+    assert "with its 1 earlier attempt(s)" in capsys.readouterr().err
+
+    # After a finished study a new one starts its own record.
+    study.main(flags)
+    fresh = json.loads(record_path.read_text())
+    assert fresh["attempts"] == 1 and fresh["stage_minutes"]["GAN"] < resumed["stage_minutes"]["GAN"]
+
+
+def test_study_warns_at_the_start_when_tex_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    from experiments import study
+
+    monkeypatch.setattr(study.shutil, "which", lambda name: None)
+    monkeypatch.setattr(study, "stage_commands", lambda args: [])
+    study.main(["--profile=tiny", f"--out={tmp_path}"])
+    assert "TeX is not installed: every stage will run but the last" in capsys.readouterr().err
+
+
 def test_study_rejects_an_unknown_profile() -> None:
     result = run_module("experiments.study", "--profile=huge")
     assert result.returncode == 2 and "not one of cpu, gpu, tiny" in result.stderr
@@ -188,10 +232,11 @@ def test_readme_tables_are_rewritten_from_the_provenance(tmp_path: Path) -> None
     benchmarks.write_text("<!-- generated:bench -->\n<!-- /generated:bench -->\n")
     paths = (f"--readme={readme}", f"--benchmarks={benchmarks}", f"--provenance={provenance}")
     provenance.write_text(json.dumps({"profile": "cpu", "runs_git_commits": ["abc"], "date": "2026-11-29T12:00:00",
-                                      "machine": {"cpu_count": 2, "gpu": None}, "runs": 19, "runs_reused": 3,
+                                      "machine": {"cpu_count": 2, "cpu": "AMD EPYC", "gpu": None}, "runs": 19,
+                                      "runs_reused": 3,
                                       "runs_by_group": {"length_rnn": {"trained": 7, "reused": 3},
                                                         "check_budget": {"trained": 9, "reused": 0}},
-                                      "study": {"total_minutes": 44.5,
+                                      "study": {"total_minutes": 44.5, "attempts": 2,
                                                 "stage_minutes": {"sweeps": 30.25, "GAN": 6.0}}}))
     from analysis import readme_tables
 
@@ -202,6 +247,7 @@ def test_readme_tables_are_rewritten_from_the_provenance(tmp_path: Path) -> None
     text = readme.read_text()
     assert "stale" not in text and "**44.5**" in text and "run by commit(s) `abc`" in text
     assert "| sweeps (7 runs trained, 3 reused) | 30.2 |" in text  # the profile's sweeps only
+    assert "2 cores (AMD EPYC) and no GPU, in 2 attempts (stopped or failed, then resumed" in text
     assert "not part of this study's stages: `check_budget` (9 runs)" in text
     assert text.startswith("before\n") and text.endswith("after\n")
     # The headline is the committed study's result: every variant's breaking point and the GAN's scores.
