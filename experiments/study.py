@@ -1,6 +1,6 @@
 """The whole study in one command: Part I sweeps, the MNIST classifier, the GAN, figures, notebook, report.
 
-    python -m experiments.study                      # the CPU profile: about an hour on 2 cores, W&B offline
+    python -m experiments.study                      # the CPU profile: 40-60 min on 2 cores by host, W&B offline
     python -m experiments.study --profile=gpu        # more lengths and seeds, the frontier, 200 GAN epochs
     python -m experiments.study --profile=tiny       # every stage at toy size, a few minutes (CI)
     python -m experiments.study --backend=wandb      # the sweeps through W&B's server and agents
