@@ -10,16 +10,14 @@ references or citations, missing figures, or a \\result{...} that the figures st
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.infra.cli import UsageError, arg, parse_args, run_main
+from experiments.infra.cli import UsageError, arg, missing_tex, parse_args, run_main
 
 ROOT = Path(__file__).resolve().parents[1]
-TEX_PACKAGES = "latexmk texlive-latex-recommended texlive-fonts-recommended"
 PROBLEMS = [
     (re.compile(r"^! (.*)$", re.M), "LaTeX error"),
     (re.compile(r"^\S+\.tex:\d+: (.*)$", re.M), "LaTeX error"),  # the -file-line-error form
@@ -47,8 +45,8 @@ def problems_in(log: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
-    if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
-        raise UsageError(f"TeX is not installed; on Debian/Ubuntu: sudo apt-get install {TEX_PACKAGES}")
+    if problem := missing_tex():
+        raise UsageError(problem)
     if not (Path(args.figures) / "results.tex").exists():
         raise UsageError(f"{args.figures}/results.tex is missing; run `make figures` first")
     tex = ROOT / args.tex

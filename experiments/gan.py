@@ -180,7 +180,7 @@ def find_two_digits(G: Generator, classifier, latent_dim: int, generator: torch.
 def adam(model: torch.nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
     """Adam over the model's parameters, in torch's fused kernel: the same update as the default (for-each) one to
     rounding, in one pass over each tensor instead of a dozen; on a CPU core the default spends about a quarter of
-    a GAN step in its divisions and square roots (make bench times the step)."""
+    a GAN step in its divisions and square roots (docs/benchmarks.md)."""
     return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=True)
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from experiments.infra.cli import UsageError, arg, parse_args, run_main, stop_processes
+from experiments.infra.cli import UsageError, arg, missing_tex, parse_args, run_main, stop_processes
 from experiments.gan import Args as GanArgs
 from experiments.gan import run_name as gan_run_name
 from experiments.infra.progress import STUDY_AFTER_ENV, minutes
@@ -181,10 +180,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
     if args.profile not in PROFILES:
         raise UsageError(f"--profile={args.profile} is not one of {', '.join(PROFILES)}")
-    if args.report and (shutil.which("latexmk") is None or shutil.which("pdflatex") is None):
-        # Said now rather than when the report stage fails at the end (analysis/build_report.py names the packages).
-        print("warning: TeX is not installed: every stage will run but the last, the report; install TeX "
-              "(make report says how) while the study runs, or pass --report=False", file=sys.stderr)
+    if args.report and (problem := missing_tex()):  # said now, not when the report stage fails at the end
+        print(f"warning: {problem}. Every stage will run but the last, the report: install TeX while the study "
+              "runs, or pass --report=False", file=sys.stderr)
     stages = stage_commands(args)
     prior = reference_minutes(args.profile, [label for label, _ in stages])
     timings: list[tuple[str, float, str]] = []
@@ -208,15 +206,13 @@ def main(argv: list[str] | None = None) -> None:
         tic = time.monotonic()
         # The sweep pool adds this to its own time left, so its progress lines speak for the whole study.
         env = {**os.environ, STUDY_AFTER_ENV: f"{after:.0f}"} if prior else None
+        status = "interrupted"
         try:
             returncode = run_side_by_side(commands, env)
-        except KeyboardInterrupt:
-            timings.append((label, time.monotonic() - tic, "interrupted"))
+            status = "ok" if returncode == 0 else f"exit {returncode}"
+        finally:  # after every stage, so that a study stopped or failed later still has the minutes it spent
+            timings.append((label, time.monotonic() - tic, status))
             write_json(record_path, timings_record(args, earlier, timings, time.monotonic() - started, False))
-            raise
-        timings.append((label, time.monotonic() - tic, "ok" if returncode == 0 else f"exit {returncode}"))
-        # Written after every stage, so that a study stopped or failed later still has the minutes it spent.
-        write_json(record_path, timings_record(args, earlier, timings, time.monotonic() - started, False))
         if returncode != 0:
             _print_timings(timings, started)
             raise UsageError(f"stage '{label}' failed (exit {returncode}); fix it and rerun: finished work is kept")

@@ -176,10 +176,11 @@ def test_study_warns_at_the_start_when_tex_is_missing(tmp_path: Path, monkeypatc
                                                       capsys: pytest.CaptureFixture) -> None:
     from experiments import study
 
-    monkeypatch.setattr(study.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr(study, "stage_commands", lambda args: [])
     study.main(["--profile=tiny", f"--out={tmp_path}"])
-    assert "TeX is not installed: every stage will run but the last" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "TeX is not installed; on Debian/Ubuntu" in err and "Every stage will run but the last" in err
 
 
 def test_study_rejects_an_unknown_profile() -> None:

@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import platform
+import shutil
 import signal
 import sys
 import tempfile
@@ -159,6 +160,16 @@ class Terminated(KeyboardInterrupt):
     that everything that cleans up after Ctrl-C (stopping workers, writing nothing half-done) runs for it too."""
 
     exit_status = 143  # 128 + SIGTERM, as the shell reports a process ended by it
+
+
+TEX_PACKAGES = "latexmk texlive-latex-recommended texlive-fonts-recommended"
+
+
+def missing_tex() -> str | None:
+    """None when TeX can build the report (latexmk and pdflatex on PATH), else one line saying what to install."""
+    if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
+        return f"TeX is not installed; on Debian/Ubuntu: sudo apt-get install {TEX_PACKAGES}"
+    return None
 
 
 def _raise_terminated(signum, frame) -> None:
