@@ -4,11 +4,15 @@
     python -m analysis.build_report --student_id=12345678 --outdir=/tmp/x   # the number on the title page
 
 Fails (exit 2, one line) when TeX is missing (naming the Debian packages to install), on LaTeX errors, undefined
-references or citations, missing figures, or a \\result{...} that the figures step did not generate.
+references or citations, missing figures, a \\result{...} that the figures step did not generate, or a
+\\claim{key}{...} with no check in analysis/claims.py. On the CPU profile's records (claims.json says ``strict``) a
+claim the runs do not support fails the build, one line per claim (its key, the sentence, the numbers); on any other
+records the PDF marks it in the margin and the build lists it at the end.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -24,6 +28,7 @@ PROBLEMS = [
     (re.compile(r"LaTeX Warning: (Reference|Citation) `([^']*)' .*undefined", re.M), "undefined reference"),
     (re.compile(r"File `([^']*)' not found", re.M), "missing figure"),
     (re.compile(r"No generated result named (\S+)", re.M), "result not generated"),
+    (re.compile(r"No check for claim (\S+)", re.M), "claim without a check"),
 ]
 
 
@@ -43,6 +48,36 @@ def problems_in(log: str) -> list[str]:
     return found
 
 
+def claim_sentences(tex: str) -> dict[str, list[str]]:
+    """Every ``\\claim{key}{sentence}`` of a LaTeX source, outside comments: key -> its sentences (braces balanced)."""
+    text = re.sub(r"(?<!\\)%.*", "", tex)
+    found: dict[str, list[str]] = {}
+    for match in re.finditer(r"\\claim\{([^}]*)\}\{", text):
+        depth, end = 1, match.end()
+        while depth and end < len(text):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+        sentence = " ".join(text[match.end():end - 1].split())
+        found.setdefault(match.group(1), []).append(sentence)
+    return found
+
+
+def false_claims(tex: str, figures: Path) -> tuple[list[str], bool]:
+    """Lines naming each claim of ``tex`` that the runs behind ``figures`` do not support, and whether those runs
+    are the CPU profile's (where such a claim is an error). UsageError for a claim with no check."""
+    path = figures / "claims.json"
+    if not path.exists():
+        raise UsageError(f"{path} is missing; run `make figures` first")
+    verdicts = json.loads(path.read_text())
+    sentences = claim_sentences(tex)
+    if unchecked := sorted(set(sentences) - set(verdicts["claims"])):
+        raise UsageError(f"claim(s) {', '.join(unchecked)} in report.tex have no check in analysis/claims.py: add "
+                         "one (@claim(key)) or rerun `make figures`")
+    lines = [f"claim {key} is not supported by these runs: \"{sentence}\" ({verdicts['claims'][key]['numbers']})"
+             for key, said in sentences.items() if not verdicts["claims"][key]["holds"] for sentence in said]
+    return lines, bool(verdicts["strict"])
+
+
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(Args, argv, description=__doc__.split("\n")[0])
     if problem := missing_tex():
@@ -51,6 +86,10 @@ def main(argv: list[str] | None = None) -> Path:
         raise UsageError(f"{args.figures}/results.tex is missing; run `make figures` first")
     tex = ROOT / args.tex
     figures = Path(args.figures).resolve()
+    unsupported, strict = false_claims(tex.read_text(), figures)
+    if unsupported and strict:  # report.tex's sentences were written for these runs: they must hold
+        raise UsageError("\n".join(unsupported) + "\n(the CPU profile's records: correct the sentence in report.tex "
+                         "or the check in analysis/claims.py)")
     # The report reads \figdir; pointing it at --figures lets a build use any folder of generated figures.
     outdir = Path(args.outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
@@ -71,6 +110,9 @@ def main(argv: list[str] | None = None) -> Path:
         raise UsageError(f"{args.tex} did not compile cleanly: {detail} (see {log_path})")
     pdf = outdir / tex.with_suffix(".pdf").name
     print(f"compiled {pdf}", file=sys.stderr)
+    if unsupported:
+        print(f"{len(unsupported)} claim(s) not supported by these runs, marked in the margin:", *unsupported,
+              sep="\n", file=sys.stderr)
     return pdf
 
 

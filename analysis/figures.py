@@ -5,7 +5,8 @@
     python -m analysis.figures --runs=wandb:entity/lstm-vs-rnn,runs --out=figures   # a W&B project + local GAN run
 
 Writes PDF (for LaTeX) and PNG (to look at) figures, ``comparison_table.tex``, ``give_up_table.tex`` and
-``results.tex`` (the ``\\result{key}`` macros) to ``--out``. What the runs do not cover (say, no GAN run yet) is
+``results.tex`` (the ``\\result{key}`` macros) and the verdicts of report.tex's claims (``claims.tex``,
+``claims.json``; analysis/claims.py) to ``--out``. What the runs do not cover (say, no GAN run yet) is
 skipped with a note. Records of runs that gave up (``--give_up``) are refused: their verdict is the rule's.
 """
 
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from analysis import gan_figures as part2
 from analysis import palindrome_figures as part1
+from analysis.claims import check_claims, gather_evidence, is_cpu_profile, write_claims
 from analysis.give_up import give_up_numbers, given_up
 from analysis.report_numbers import comparison_table, palindrome_results, write_macros
 from analysis.runs import load_history, load_runs
-from experiments.infra.record import RecordError
+from experiments.infra.record import RecordError, local_records
 from analysis.style import apply_style, save
 from experiments.infra.cli import UsageError, arg, parse_args, run_main
 
@@ -90,6 +92,15 @@ def main(argv: list[str] | None = None) -> list[Path]:
         written.append(table)
         results.update(part2.exploration_results(args.exploration))
     written.append(write_macros(results, out / "results.tex"))
+    # The sentences of report.tex that depend on the runs, each checked (analysis/claims.py).
+    exploration = local_records(args.exploration) if Path(args.exploration).is_dir() else []
+    verdicts = check_claims(gather_evidence(runs, gan_run, exploration))
+    strict = is_cpu_profile(runs)
+    written += write_claims(verdicts, strict, out)
+    false = [key for key, verdict in verdicts.items() if not verdict.holds]
+    print(f"claims: {len(verdicts) - len(false)} of {len(verdicts)} hold on these runs"
+          + (f"; not supported: {', '.join(false)}" if false else "")
+          + (" (the CPU profile's records: make report fails on any false claim)" if strict else ""), file=sys.stderr)
     print(f"wrote {len(written)} files to {out}/", file=sys.stderr)
     return written
 

@@ -84,8 +84,8 @@ def give_up_numbers(runs: pd.DataFrame, history: pd.DataFrame, path: str | Path,
 
     Macros: ``give-up-replayed`` (runs replayed), ``give-up-margin`` (the rule's nats from chance),
     ``give-up-lengths`` (the lengths they cover), and for each fraction as a percentage p (``25``):
-    ``give-up-p-fraction``, ``give-up-p-stopped``, ``give-up-p-flipped``, ``give-up-p-stopped-where`` (every cell it
-    would stop runs in, with counts) and, where it flips any, ``give-up-p-flipped-where``."""
+    ``give-up-p-fraction``, ``give-up-p-stopped``, ``give-up-p-flipped`` and ``give-up-p-flipped-where`` (the cells
+    where it flips a verdict, with counts, or "none"); the table lists every cell it would stop runs in."""
     comparison = comparison_runs(runs)
     replays = {f: replay_give_up(comparison, history, f) for f in fractions}
     first = replays[fractions[0]]
@@ -111,9 +111,7 @@ def give_up_numbers(runs: pd.DataFrame, history: pd.DataFrame, path: str | Path,
         out[f"{key}-fraction"] = rf"{round(fraction * 100)}\%"
         out[f"{key}-stopped"] = int(cells["stopped"].sum())
         out[f"{key}-flipped"] = int(cells["flipped"].sum())
-        out[f"{key}-stopped-where"] = where(cells, "stopped") or "none"
-        if cells["flipped"].any():
-            out[f"{key}-flipped-where"] = where(cells, "flipped")
+        out[f"{key}-flipped-where"] = where(cells, "flipped") or "none"
     _write_table(per_cell, Path(path))
     return out
 

@@ -236,7 +236,7 @@ def training_curves(runs: pd.DataFrame, history: pd.DataFrame, lengths: list[int
 
 def gradient_flow_frame(runs: pd.DataFrame) -> tuple[int, pd.DataFrame] | None:
     """Per-step gradient norms ||dL/dh(t)|| (columns variant, when, t, norm, seed) at one T: the longest where the
-    LSTM solves the task and the RNN does not (the clearest contrast), else the median T."""
+    LSTM solves the task and the RNN does not (the clearest contrast), else the median T both ran."""
     best = reported_runs(runs)
     if best.empty or "grad_flow/init" not in best:
         return None
@@ -244,7 +244,8 @@ def gradient_flow_frame(runs: pd.DataFrame) -> tuple[int, pd.DataFrame] | None:
     baseline, studied = CONTRAST  # experiments/variants.py: the RNN and the LSTM
     both = [T for T in solved.index if {baseline, studied} <= set(best[best["T"] == T]["variant"])]
     contrast = [T for T in both if solved.loc[T].get(studied, 0) >= 0.5 and solved.loc[T].get(baseline, 1) < 0.5]
-    T = int(max(contrast)) if contrast else int(sorted(best["T"].unique())[len(best["T"].unique()) // 2])
+    candidates = both or sorted(best["T"].unique())  # else the median length both ran
+    T = int(max(contrast)) if contrast else int(candidates[len(candidates) // 2])
     rows = []
     for _, run in best[best["T"] == T].iterrows():
         for when in ("init", "final"):

@@ -1,11 +1,13 @@
 """Numbers and tables for the report, generated from the runs, so no result in report.tex is typed by hand.
 
     from analysis.report_numbers import palindrome_results, write_macros, comparison_table
-    results = palindrome_results(runs)            # {"rnn-largest-solved-T": 12, ...}
-    write_macros(results, "figures/results.tex")  # \\result{rnn-largest-solved-T} in LaTeX prints 12
+    results = palindrome_results(runs)            # {"rnn-T50": "$T_{50} = 18.4$", ...}
+    write_macros(results, "figures/results.tex")  # \\result{rnn-T50} in LaTeX prints it
 
 ``results.tex`` defines ``\\result{key}``; a key that was not generated prints a bold ``??key`` and a LaTeX warning
-instead of silently printing nothing. Tables are booktabs ``tabular``s to ``\\input``.
+instead of silently printing nothing. Macros are values (numbers, intervals, counts, labels, lists of them): the
+sentences are report.tex's, and those that depend on the runs are claims (analysis/claims.py). Tables are booktabs
+``tabular``s to ``\\input``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.claims import init_name
 from analysis.palindrome_figures import gradient_flow_frame, reported_runs
 from analysis.selection import ACC, SOLVED, ablation_runs, comparison_runs
 from analysis.statistics import breaking_point, solve_rates
@@ -42,34 +45,30 @@ def _lr(value: float) -> str:
     return f"${mantissa}\\cdot 10^{{{int(exponent)}}}$" if mantissa != "1" else f"$10^{{{int(exponent)}}}$"
 
 
-def _budget_text(best: pd.DataFrame) -> str:
-    """"1,000 + 20 T steps (1,100 at T=5, 2,000 at T=50)", or "2,000 steps" when the budget is the same for all T."""
+def _budget_numbers(best: pd.DataFrame) -> dict[str, object]:
+    """The step budget, steps + steps_per_T * T: its two terms and its value at the shortest and longest length."""
     budgets = best.groupby("T")["step_budget"].max().astype(int)
-    if budgets.nunique() == 1:
-        return f"{budgets.iloc[0]:,} steps"
-    base, per_T = int(best["steps"].mode()[0]), int(best["steps_per_T"].mode()[0])
-    return (f"{base:,} + {per_T}\\,$T$ steps ({budgets.iloc[0]:,} at $T={budgets.index[0]}$, "
-            f"{budgets.iloc[-1]:,} at $T={budgets.index[-1]}$)")
+    return {"budget-base": f"{int(best['steps'].mode()[0]):,}", "budget-per-T": int(best["steps_per_T"].mode()[0]),
+            "budget-shortest": f"{budgets.iloc[0]:,}", "budget-longest": f"{budgets.iloc[-1]:,}",
+            "shortest-T": int(budgets.index[0]), "longest-T": int(budgets.index[-1])}
 
 
-def _init_name(value) -> str:
-    return "chrono" if str(value) == "chrono" else f"{float(value):g}"
-
-
-def breaking_point_text(point: dict) -> str:
-    """"$T_{50} = 17.2$ (95\\% interval 14.1--21.0)", or where the runs put it beyond the lengths tried."""
+def breaking_point_numbers(slug: str, point: dict) -> dict[str, str]:
+    """``{slug}-T50`` ("$T_{50} = 17.2$", or "$T_{50} > 100$" where the runs put it beyond the lengths tried) and,
+    where it lies within them, ``{slug}-T50-interval`` (its 95% bootstrap interval, "14.1--21.0")."""
     if point["censored"] == "above":
-        return f"beyond the longest length tried ($T_{{50}} > {point['T_max']}$)"
+        return {f"{slug}-T50": f"$T_{{50}} > {point['T_max']}$"}
     if point["censored"] == "below":
-        return f"below the shortest length tried ($T_{{50}} < {point['T_min']}$)"
+        return {f"{slug}-T50": f"$T_{{50}} < {point['T_min']}$"}
     low = ("$\\leq$" if point.get("low_at_bound") else "") + f"{point['low']:.1f}"
-    high = f"{point['high']:.1f}" + (" or more" if point.get("high_at_bound") else "")
-    return f"$T_{{50}} = {point['T50']:.1f}$ (95\\% interval {low}--{high})"
+    high = f"{point['high']:.1f}" + ("+" if point.get("high_at_bound") else "")
+    return {f"{slug}-T50": f"$T_{{50}} = {point['T50']:.1f}$", f"{slug}-T50-interval": f"{low}--{high}"}
 
 
 def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) -> dict[str, object]:
     """Headline numbers of Part I, keyed for ``\\result{...}``. Keys do not depend on which lengths a profile ran
-    (``longest``/``short``/``long`` rather than a T), so one report.tex fits every profile."""
+    (``longest``/``short``/``long`` rather than a T), so one report.tex fits every profile. Values only: report.tex
+    writes the sentences, and analysis/claims.py checks those that depend on the runs."""
     comparison = comparison_runs(runs)
     best = reported_runs(runs)
     if best.empty:
@@ -85,13 +84,10 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     seeds = best.groupby(["variant", "T"]).size()
     out: dict[str, object] = {
         "num-runs": len(palindromes),
-        "num-comparison-runs": len(comparison),
         "num-reported-runs": len(best),
         "seeds": f"{seeds.min()}" if seeds.nunique() == 1 else f"{seeds.min()} to {seeds.max()}",
         "solved-threshold": _pct(SOLVED),
-        "step-budget": _budget_text(best),
-        "longest-T": longest,
-        "lengths": ", ".join(map(str, lengths)),
+        **_budget_numbers(best),
         # The protocol's settings, read from the runs themselves so the method section cannot drift from them.
         "hidden": int(best["hidden"].mode()[0]),
         "batch-size": int(best["batch_size"].mode()[0]),
@@ -126,43 +122,30 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     out["lr-edge-cells"] = len(edge_cells)
     out["num-cells"] = best.groupby(["variant", "T"]).ngroups
     out["lr-edge-flat"] = len(edge_cells) - len(telling)
-    if telling:  # the cells where the grid's edge may have cost something
-        out["lr-edge-telling"] = ", ".join(f"{v} $T={T}$" for v, T in telling)
+    # the cells where the grid's edge may have cost something
+    out["lr-edge-telling"] = ", ".join(f"{v} $T={T}$" for v, T in telling) or "none"
 
     # Solve rates and breaking points.
     rates = solve_rates(best)
-    points = {}
     for variant in variants:
         slug, runs_v = slugs[variant], best[best["variant"] == variant]
-        points[variant] = breaking_point(runs_v)
-        out[f"{slug}-breaking-point"] = breaking_point_text(points[variant])
+        out.update(breaking_point_numbers(slug, breaking_point(runs_v)))
         out[f"{slug}-lengths"] = ", ".join(str(int(t)) for t in sorted(runs_v["T"].unique()))
-        cell = rates[(rates["variant"] == variant) & (rates["T"] == longest)]
-        out[f"{slug}-acc-longest"] = f"{runs_v[runs_v['T'] == longest][ACC].mean():.3f}" if len(cell) else "--"
-        solved_all = rates[(rates["variant"] == variant) & (rates["rate"] == 1.0)]["T"]
-        out[f"{slug}-largest-all-solved-T"] = int(solved_all.max()) if len(solved_all) else "none"
-    # report.tex names the variants in this order (the abstract and the conclusion); a test holds it to the runs.
-    out["breaking-order"] = ", ".join(sorted(variants, key=lambda v: (points[v]["censored"] != "above",
-                                                                       -(points[v]["T50"] or 0))))
     at_longest = rates[rates["T"] == longest]
-    out["longest-solved"] = ", ".join(
-        f"{row.variant} {int(row.solved)} of {int(row.runs)} (Wilson 95\\% interval {row.low:.2f}--{row.high:.2f})"
-        for row in at_longest.itertuples())
+    out["longest-solved"] = ", ".join(f"{row.variant}: {int(row.solved)} of {int(row.runs)} [{row.low:.2f}, "
+                                      f"{row.high:.2f}]" for row in at_longest.itertuples())
 
     # Budget: where unsolved runs stopped. Censored at the full budget means more steps might have changed the verdict.
     unsolved = best[~best["solved"]]
     at_budget = unsolved[unsolved["stop_reason"] == "budget"]
     out["num-unsolved"] = len(unsolved)
     out["num-unsolved-budget"] = len(at_budget)
-    if len(at_budget):
-        out["unsolved-budget-cells"] = ", ".join(f"{v} at $T={int(T)}$: {n}" for (v, T), n in
-                                                 at_budget.groupby(["variant", "T"]).size().items())
+    out["unsolved-budget-cells"] = ", ".join(f"{v} at $T={int(T)}$: {n}" for (v, T), n in
+                                             at_budget.groupby(["variant", "T"]).size().items()) or "none"
 
     # The lr grid as a whole (the heatmap): how sensitive each model is.
     for variant in variants:
-        grid = comparison[comparison["variant"] == variant]
-        out[f"{slugs[variant]}-lr-grid-mean"] = f"{grid[ACC].mean():.2f}"
-        share = grid.groupby("lr")["solved"].mean()
+        share = comparison[comparison["variant"] == variant].groupby("lr")["solved"].mean()
         out[f"{slugs[variant]}-lr-solved-share"] = ", ".join(f"{lr:g}: {_pct(s)}" for lr, s in share.items())
     baseline, studied = CONTRAST  # experiments/variants.py: the RNN and the LSTM
     lengths_of = {v: set(comparison[comparison["variant"] == v]["T"]) for v in CONTRAST}
@@ -195,45 +178,24 @@ def _ablation_numbers(runs: pd.DataFrame) -> dict[str, object]:
         short, long = int(ablation["T"].min()), int(ablation["T"].max())
         out["fb-short-T"], out["fb-long-T"] = short, long
         out["fb-lr"] = _lr(float(ablation["lr"].mode()[0]))
-        for (init, T), group in ablation.groupby([ablation["forget_bias"].map(_init_name), "T"]):
-            reached = group[group[ACC] >= SOLVED]["steps_to_target"].dropna()
+        for (init, T), group in ablation.groupby([ablation["forget_bias"].map(init_name), "T"]):
             for span in [name for name, length in (("short", short), ("long", long)) if T == length]:
                 out[f"fb-{init}-acc-{span}"] = f"{group[ACC].mean():.3f}"
-                out[f"fb-{init}-solved-{span}"] = f"{int((group[ACC] >= SOLVED).sum())} of {len(group)}"
-                if reached.empty:
-                    out[f"fb-{init}-steps-{span}"] = "never"
-                else:
-                    every = "" if len(reached) == len(group) else f" ({len(reached)} of {len(group)} runs)"
-                    out[f"fb-{init}-steps-{span}"] = f"{int(reached.median()):,}{every}"
-    if {"fb-chrono-acc-long", "fb-1-acc-long", "fb-0-acc-long"} <= set(out):
-        accs = {init: float(out[f"fb-{init}-acc-long"]) for init in ("0", "1", "chrono")}
-        winner = max(accs, key=accs.get)
-        name = {"0": "$b_f=0$", "1": "$b_f=1$", "chrono": "chrono initialisation"}
-        out["fb-verdict"] = ("the three initialisations end within 0.05 of each other"
-                             if max(accs.values()) - min(accs.values()) < 0.05
-                             else f"the initialisation decides the outcome: {name[winner]} ends highest")
+            if T == long:  # the median steps to the target over the runs that reached it
+                reached = group[group[ACC] >= SOLVED]["steps_to_target"].dropna()
+                out[f"fb-{init}-steps-long"] = f"{int(reached.median()):,}" if len(reached) else "never"
+                out[f"fb-{init}-reached-long"] = f"{len(reached)} of {len(group)}"
     encoding = ablation_runs(runs, "ablation_encoding")
     if not encoding.empty:
-        long = int(encoding["T"].max())
-        out["enc-long-T"] = long
         out["enc-lr"] = _lr(float(encoding["lr"].mode()[0]))
         lengths = sorted(int(t) for t in encoding["T"].unique())
         means = encoding.groupby(["model", "input_encoding", "T"])[ACC].mean()
         out["enc-lengths"] = "/".join(map(str, lengths))
+        out["enc-seeds"] = int(encoding.groupby(["model", "input_encoding", "T"]).size().max())
         for model in model_order():
             if (model, "onehot") in means.index.droplevel(2) and (model, "scalar") in means.index.droplevel(2):
                 for kind in ("onehot", "scalar"):
                     out[f"enc-{model}-{kind}"] = "/".join(f"{means[(model, kind, T)]:.2f}" for T in lengths)
-        gaps = (means.xs("onehot", level=1) - means.xs("scalar", level=1)).dropna()
-        seeds = int(encoding.groupby(["model", "input_encoding", "T"]).size().max())
-        if (gaps >= -0.02).all():
-            out["enc-verdict"] = f"one-hot input is never worse (within 0.02) in these cells of {seeds} seeds"
-        elif gaps.min() >= -0.1 and gaps.max() >= 0.2:
-            out["enc-verdict"] = (f"one-hot input is far ahead where the two differ most (by {gaps.max():.2f}) and "
-                                  f"at most {-gaps.min():.2f} behind elsewhere")
-        else:
-            out["enc-verdict"] = (f"neither encoding wins everywhere: with {seeds} seeds per cell, single runs that "
-                                  "stall decide the averages")
     return out
 
 
@@ -259,12 +221,9 @@ def _same_until_stopped(check: pd.DataFrame, study: pd.DataFrame, history: pd.Da
 
 
 def _narrow_grid_numbers(comparison: pd.DataFrame) -> dict[str, object]:
-    """Where a length ran only part of its variant's grid (the chrono LSTM at T = 100 on the CPU): which rates ran,
-    and what the rates left out cost at the next shorter length (median share of the budget their solved runs
-    needed), the reason the sweep gives for leaving them out. Macros ``narrow-grid``, ``narrow-grid-why`` and, where
-    every run of each narrowed cell solved (so a left-out rate could not change the cross-fitted choice, which gives
-    ties to the faster rate), ``narrow-grid-moot``."""
-    parts, reasons, out_moot = [], [], []
+    """Where a length ran only part of its variant's grid (the chrono LSTM at T = 100 on the CPU): the first such
+    cell, the rates it ran and left out, and what the rates left out needed at the next shorter length (median share
+    of the budget their solved runs took), the reason the sweep gives for leaving them out."""
     for variant in [v for v in variant_order() if v in set(comparison["variant"])]:
         runs = comparison[comparison["variant"] == variant]
         grid = set(runs["lr"].unique())
@@ -273,49 +232,33 @@ def _narrow_grid_numbers(comparison: pd.DataFrame) -> dict[str, object]:
             missing = sorted(grid - set(cell["lr"].unique()))
             if not missing:
                 continue
-            rates = ", ".join(_lr(lr) for lr in sorted(cell["lr"].unique()))
-            parts.append(f"{variant} at $T={int(T)}$ ran {rates} with {cell['seed'].nunique()} seeds")
-            if cell["solved"].all():  # a left-out rate could at best tie (ties go to the faster rate)
-                out_moot.append(f"{variant} at $T={int(T)}$")
+            out: dict[str, object] = {
+                "narrow-grid-cell": f"{variant} at $T={int(T)}$",
+                "narrow-grid-rates": ", ".join(_lr(lr) for lr in sorted(cell["lr"].unique())),
+                "narrow-grid-left-out": ", ".join(_lr(lr) for lr in missing),
+                "narrow-grid-seeds": cell["seed"].nunique()}
             shorter = runs[(runs["T"] < T) & runs["lr"].isin(missing)]
-            if shorter.empty:
-                continue
-            previous = shorter[shorter["T"] == shorter["T"].max()]
-            for lr, group in previous.groupby("lr"):
-                solved = group[group["solved"]]
+            if len(shorter):
+                previous = shorter[shorter["T"] == shorter["T"].max()]
+                solved = previous[previous["solved"]]
                 share = (solved["steps_to_target"] / solved["step_budget"]).median() if len(solved) else None
-                need = f"a median {_pct(share)} of its budget to solve" if share is not None else "never solved"
-                reasons.append(f"at $T={int(previous['T'].iloc[0])}$ the rate {_lr(lr)} needed {need} "
-                               f"({len(solved)} of {len(group)} runs solved)")
-    out: dict[str, object] = {}
-    if parts:
-        out["narrow-grid"] = "; ".join(parts)
-    if reasons:
-        out["narrow-grid-why"] = "; ".join(reasons)
-    if out_moot and len(out_moot) == len(parts):
-        out["narrow-grid-moot"] = "; ".join(out_moot)
-    return out
+                out["narrow-grid-shorter-T"] = int(previous["T"].iloc[0])
+                out["narrow-grid-shorter-share"] = _pct(share) if share is not None else "--"
+                out["narrow-grid-shorter-solved"] = f"{len(solved)} of {len(previous)}"
+            return out
+    return {}
 
 
 def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame | None = None) -> dict[str, object]:
     """The budget check: the LSTM (b_f = 1) at one length for the template's 10,000 steps, against the same seeds in
     the study (the same run up to the study's budget, which the histories confirm): do the study's unsolved runs
-    solve with more steps, and at which step?"""
+    solve with more steps?"""
     check = runs[runs["group"] == CHECK_GROUP] if "group" in runs else runs.iloc[0:0]
     if check.empty:  # report.tex says the check was not run
         return {}
     T = int(check["T"].iloc[0])
     steps = int(check["step_budget"].max())
-    study = best[(best["variant"] == "LSTM") & (best["T"] == T)]
-    parts = []
-    for lr, group in check.groupby("lr"):
-        solved = group[group[ACC] >= SOLVED]
-        at = ", ".join(f"{int(s):,}" for s in sorted(solved["steps_to_target"]))
-        when = f" (at steps {at})" if len(solved) else ""
-        often = len(study) and lr == study["lr_chosen"].mode()[0]
-        chosen = " (the rate cross-fitting chose most often)" if often else ""
-        parts.append(f"at learning rate {lr:g}{chosen}, {len(solved)} of {len(group)} seeds solve within {steps:,} "
-                     f"steps{when}")
+    by_lr = [f"{_lr(lr)}: {int((group[ACC] >= SOLVED).sum())} of {len(group)}" for lr, group in check.groupby("lr")]
     comparison = comparison_runs(runs)
     in_study = comparison[(comparison["variant"] == "LSTM") & (comparison["T"] == T)]
     keys = ["lr", "seed"]
@@ -323,8 +266,9 @@ def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame
                                                   suffixes=("", "_check"))
     rescued = matched[matched[ACC + "_check"] >= SOLVED]
     budget = int(in_study["step_budget"].max()) if len(in_study) else steps
-    out = {"check-T": T, "check-steps": f"{steps:,}", "check-by-lr": "; ".join(parts),
-           "check-matched": len(matched), "check-rescued": len(rescued), "check-budget": f"{budget:,}"}
+    out = {"check-T": T, "check-steps": f"{steps:,}", "check-by-lr": "; ".join(by_lr),
+           "check-matched": len(matched), "check-rescued": len(rescued), "check-budget": f"{budget:,}",
+           "check-retraced": "--", "check-pairs": len(check)}
     out.update(_same_until_stopped(check[keys + ["name"]], in_study[keys + ["name"]], history))
     return out
 

@@ -7,7 +7,7 @@
 A model is what ``--model`` builds (its module under models/), with the settings it uses and its relative cost per
 step (the local pool starts the costliest runs first). A variant is a model with the settings that make it a line
 of the main comparison; the analysis reads its label (the ``variant`` column, legends, tables), its slug in the
-report's macros (``\\result{lstm-chrono-breaking-point}``) and its colour. The report's prose (report.tex) names the
+report's macros (``\\result{lstm-chrono-T50}``) and its colour. The report's prose (report.tex) names the
 variants itself: a new one gets its macros and its place in every figure and table from its row, and a sentence
 in report.tex where the text should discuss it.
 

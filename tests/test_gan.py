@@ -349,7 +349,7 @@ def test_a_gan_run_is_named_by_every_setting_that_changes_it() -> None:
 
 def test_the_exploration_chooses_the_best_mean_over_seeds_not_one_lucky_seed(tmp_path: Path) -> None:
     """A configuration screened on one seed can top the table by luck; the choice is among those rerun on more."""
-    from analysis.gan_figures import exploration_frame, exploration_results, write_exploration_table
+    from analysis.gan_figures import exploration_choice, exploration_frame, exploration_results, write_exploration_table
     from experiments.infra.record import write_record
 
     def record(lr: float, seed: int, score: float) -> None:
@@ -368,7 +368,7 @@ def test_the_exploration_chooses_the_best_mean_over_seeds_not_one_lucky_seed(tmp
     table = exploration_frame(tmp_path)
     assert list(table["seeds"]) == [1, 3, 3] and table["IS"].iloc[1] == pytest.approx(8.95)
     results = exploration_results(tmp_path)
-    assert results["gan-exploration-chosen"] == "EMA 0.999, lr 0.0008"
+    assert exploration_choice(table) == "EMA 0.999, lr 0.0008" and results["gan-exploration-rerun"] == 2
     assert results["gan-exploration-runs"] == 7 and results["gan-exploration-configurations"] == 3
     text = write_exploration_table(tmp_path, tmp_path / "table.tex").read_text()
     assert "EMA 0.999, lr 0.0004 & 3 & 8.90 (8.80--9.00)" in text
@@ -376,11 +376,11 @@ def test_the_exploration_chooses_the_best_mean_over_seeds_not_one_lucky_seed(tmp
 
 
 def test_the_study_reports_the_configuration_its_exploration_chose() -> None:
-    from analysis.gan_figures import configuration_label, exploration_results
+    from analysis.gan_figures import configuration_label, exploration_choice, exploration_frame
     from experiments import gan
     from experiments.infra.cli import parse_args
     from experiments.study import GAN_CHOICE
 
-    chosen = exploration_results(ROOT / "results" / "gan_exploration")["gan-exploration-chosen"]
+    chosen = exploration_choice(exploration_frame(ROOT / "results" / "gan_exploration"))
     study = dataclasses.asdict(parse_args(gan.Args, ["--epochs=15", *GAN_CHOICE]))
     assert configuration_label(study) == chosen

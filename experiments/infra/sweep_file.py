@@ -181,3 +181,14 @@ def grid_queue(config: dict, history: list) -> list:
     if cost is not None:
         queue.sort(key=lambda proposal: -cost(proposal_params(proposal)))
     return queue
+
+
+def expected_run_names(config: dict) -> list[str]:
+    """The run names a grid sweep produces (the runner's ``run_name`` of each grid point), done or not."""
+    module = importlib.import_module(runner_module(config))
+    fields = {f.name for f in dataclasses.fields(module.Args)}
+    names = []
+    for proposal in grid_queue(config, []):
+        params = {k: v for k, v in proposal_params(proposal).items() if k in fields}
+        names.append(module.run_name(module.Args(**params)))
+    return names
