@@ -26,11 +26,12 @@ PROFILE ?= cpu#      study size: cpu (default, 40-60 min on 2 cores by host) | g
 NOTEBOOK ?= analysis/gan.ipynb# where `make notebook` writes the executed notebook
 REPORT_DIR ?= .#     where report.pdf is written
 STUDENT_ID ?=#       for `make submission`
+DEVICE ?=#           `make gpu-check`: auto (default) or cpu
 SWEEP_FLAGS = --backend=$(BACKEND) --out=$(OUT) $(if $(WORKERS),--workers=$(WORKERS)) $(if $(GPUS),--gpus=$(GPUS)) \
 	$(if $(OVERRIDES),--overrides=$(OVERRIDES)) \
 	$(if $(AGENTS),--agents=$(AGENTS)) $(if $(DRY_RUN),--dry_run=True)
 
-.PHONY: help install study test bench train sweep agents data classifier gan figures notebook report results \
+.PHONY: help install study test bench bench-sweep gpu-check train sweep agents data classifier gan figures notebook report results \
 	submission clean
 
 help: ## List the targets
@@ -58,6 +59,12 @@ bench: install ## Benchmarks: ms per step against torch.nn, GAN epoch against to
 	$(PY) -m experiments.bench --gan=True --dataset=True | tee results/bench.txt.tmp
 	mv results/bench.txt.tmp results/bench.txt
 	$(PY) -m analysis.readme_tables
+
+bench-sweep: install ## A sweep through the local pool and through W&B agents (a local stand-in), side by side: SWEEP=, OVERRIDES=
+	$(PY) -m experiments.sweep_bench $(if $(SWEEP),--sweep=$(SWEEP) --overrides=$(OVERRIDES))
+
+gpu-check: install ## On a GPU: LSTM steps/s with 1, 2, 4, 8 processes per GPU and a GAN epoch (docs/scale-out.md); DEVICE=cpu: toy size
+	$(PY) -m experiments.gpu_check $(if $(DEVICE),--device=$(DEVICE))
 
 train: install ## One palindrome run, e.g. make train ARGS="--model=lstm --T=20"
 	$(PY) -m experiments.palindrome $(ARGS)

@@ -138,5 +138,10 @@ def main(argv: list[str] | None = None) -> dict:
     return meta
 
 
+def cli(argv: list[str] | None = None) -> None:
+    """The command line: ``python -m`` calls it, and so does the sweep's warm worker (experiments/infra/worker.py)."""
+    run_main(main, argv, keep_memory=True)  # training: glibc keeps freed activations for the next step
+
+
 if __name__ == "__main__":
-    run_main(main, keep_memory=True)  # training: glibc keeps freed activations for the next step
+    cli()

@@ -106,7 +106,8 @@ class Args:
                               "this fraction of its budget; 0 never gives up")
     grad_flow: bool = arg(True, "record the norm of dL/dh(t) for every t at initialisation and at the end")
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
-    threads: int = arg(0, "CPU threads for torch; 0 keeps torch's default")
+    threads: int = arg(1, "CPU threads for torch: the study's one per run, however the run starts (pool, W&B agent, "
+                          "by hand); part of the run's name where it differs")
     out: str = arg(default_out(), "folder of run records: the record goes to <out>/<group>/<run name>/record.json "
                                   "($STUDY_RUNS_DIR sets the default)")
     project: str = arg("lstm-vs-rnn", "W&B project")
@@ -134,8 +135,10 @@ class Args:
                 raise UsageError(f"--{name}={getattr(self, name)} must be at least 1")
         if self.max_norm <= 0:
             raise UsageError(f"--max_norm={self.max_norm} must be positive")
-        if self.early_stop < 0 or self.threads < 0 or self.steps_per_T < 0:
-            raise UsageError("--early_stop, --threads and --steps_per_T must be >= 0")
+        if self.early_stop < 0 or self.steps_per_T < 0:
+            raise UsageError("--early_stop and --steps_per_T must be >= 0")
+        if self.threads < 1:
+            raise UsageError(f"--threads={self.threads}: give the number of CPU threads, at least 1")
         check_writable(self.out)
 
     # The course skeleton's train.py flags, for those who know them (README: coming from the skeleton).
@@ -166,7 +169,7 @@ class Args:
 # Tags for the settings that a run name shows when they differ from the defaults, so names read like a table row.
 # The steps tag shows the budget (steps + steps_per_T * T): two ways of asking for the same budget are the same run.
 NAME_TAGS = {"input_encoding": "", "forget_bias": "fb", "hidden": "H", "batch_size": "B", "steps": "steps",
-             "give_up": "giveup", "max_norm": "clip"}
+             "give_up": "giveup", "max_norm": "clip", "threads": "thr"}
 SHOWN = {"model", "T", "lr", "seed", "steps_per_T", *NAME_TAGS}  # every other setting goes into the name's hash
 MODEL_SETTINGS = set().union(*(model.settings for model in MODEL_TABLE.values()))  # settings one model reads
 
@@ -235,8 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = resolve_device(args.device)
 
     # --- seeding: one place; the same seed gives the same run on the CPU ---
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)  # the thread count alone decides the floating-point order: part of the run
     flush_denormals()  # vanishing gradients reach float32's denormals, 100x slower on x86 (experiments/infra/cli.py)
     torch.manual_seed(args.seed)
 
@@ -343,5 +345,10 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
+def cli(argv: list[str] | None = None) -> None:
+    """The command line: ``python -m`` calls it, and so does the sweep's warm worker (experiments/infra/worker.py)."""
+    run_main(main, argv, keep_memory=True)  # training: glibc keeps freed activations for the next step
+
+
 if __name__ == "__main__":
-    run_main(main, keep_memory=True)  # training: glibc keeps freed activations for the next step
+    cli()

@@ -42,20 +42,28 @@ def test_every_sweep_file_validates_and_expands(path: Path) -> None:
 
 
 def test_the_tiny_profile_is_the_cpu_sweeps_narrowed_by_its_overrides() -> None:
-    """sweeps/tiny/ holds no sweep of its own: each sweep it names is a CPU sweep file with the overrides applied, the
-    same runner, sweep name and settings but fewer steps and a smaller grid."""
+    """sweeps/tiny/ holds no sweep of its own: each sweep its overrides name is a CPU sweep (a typo names none), and
+    every tiny run is a CPU run of that sweep but for the settings the overrides set (fewer steps, a smaller model,
+    a narrower grid): the same runner, sweep name and every setting that makes it that sweep."""
+    from experiments.infra.sweep_file import grid_runs
     from experiments.study import PROFILES
 
-    tiny, cpu = PROFILES["tiny"], PROFILES["cpu"]
-    assert tiny.sweeps and set(tiny.sweeps) <= set(cpu.sweeps)
-    assert set(tiny.sweeps) == {f"sweeps/{name}.yaml" for name in yaml.safe_load(TINY_OVERRIDES.read_text())["sweeps"]}
-    for path in tiny.sweeps:
-        full, small = sweep_runner.load_sweep(ROOT / path), sweep_runner.load_sweep(ROOT / path, TINY_OVERRIDES)
+    overrides = yaml.safe_load(TINY_OVERRIDES.read_text())
+    cpu = {sweep_runner.load_sweep(ROOT / path)["name"]: ROOT / path for path in PROFILES["cpu"].sweeps}
+    assert set(overrides["sweeps"]) <= set(cpu)
+    assert sorted(PROFILES["tiny"].sweeps) == sorted(str(cpu[name].relative_to(ROOT)) for name in overrides["sweeps"])
+    for name, changes in overrides["sweeps"].items():
+        full, small = sweep_runner.load_sweep(cpu[name]), sweep_runner.load_sweep(cpu[name], TINY_OVERRIDES)
         assert small["name"] == full["name"] and small["command"] == full["command"]
-        assert small["parameters"]["steps"] == {"value": 40, "distribution": "constant"}
-        assert grid_size(small) < grid_size(full)
-        kept = {k for k in full["parameters"] if k not in ("T", "lr", "seed", "steps", "steps_per_T", "give_up")}
-        assert all(small["parameters"][k] == full["parameters"][k] for k in kept), path  # what makes it that sweep
+        overridden = {*overrides["every"], *(changes or {})}
+        narrowed = {k for k in changes or {} if "values" in full["parameters"].get(k, {})}
+
+        def kept(params: dict, skip: set) -> tuple:
+            return tuple(sorted((k, v) for k, v in params.items() if k not in skip))
+
+        full_runs = {kept(params, overridden) for params in grid_runs(full)}
+        assert {kept(params, overridden) for params in grid_runs(small)} <= full_runs, name
+        assert len(grid_runs(small)) < len(grid_runs(full)) or not narrowed, name
 
 
 def test_overrides_that_do_not_name_a_sweep_or_are_malformed_are_refused(tmp_path: Path) -> None:
@@ -143,38 +151,53 @@ def test_a_failed_run_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
     assert "T >= 2" in result.stderr  # the failed run's own message is shown
 
 
-def test_a_run_forked_from_the_warm_interpreter_is_the_run_a_cold_start_makes(tiny_sweep: Path, tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pool forks CPU runs from an interpreter that imported torch once (experiments/infra/warm_start.py): each
-    run must write the record a fresh `python -m experiments.palindrome` writes, bit for bit but for its timings."""
+def test_a_run_in_the_warm_worker_is_the_run_a_cold_start_makes(tiny_sweep: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool starts each run in a warm worker that imported torch once (experiments/infra/worker.py): each run
+    must write the record its own command, typed by hand as a cold `python -m experiments.palindrome`, writes, bit
+    for bit but for its timings, and run as __main__ would (no warning, its own process title)."""
     from experiments.infra import local_pool
 
-    forked, real_starter = [], local_pool.warm_starter
-
-    def counting_starter(*args, **kwargs):  # the real starter, noting each run it forks
-        starter = real_starter(*args, **kwargs)
-        start = starter.start
-        starter.start = lambda *a: forked.append(start(*a)) or forked[-1]
-        return starter
-
-    monkeypatch.setattr(local_pool, "warm_starter", counting_starter)
     monkeypatch.setenv("WANDB_MODE", "disabled")
     config = sweep_runner.load_sweep(tiny_sweep)
-    assert local_pool.run_local(config, tmp_path / "cold", workers=2, warm=False)["done"] == 4 and not forked
-    assert local_pool.run_local(config, tmp_path / "warm", workers=2)["done"] == 4
-    assert len(forked) == 4 and all(run is not None and run.returncode == 0 for run in forked)
-
+    assert local_pool.run_local([config], tmp_path / "warm", slots=2)["done"] == 4
     timings = {"train_time_s", "steps_per_s", "wall_time_s"}
-    cold = {r["name"]: r for r in local_records(tmp_path / "cold" / "length")}
     warm = {r["name"]: r for r in local_records(tmp_path / "warm" / "length")}
+    for log in (tmp_path / "warm" / "length" / "logs").glob("*.log"):
+        command = log.read_text().splitlines()[0].split()
+        assert "Warning" not in log.read_text() and command[2:4] == ["-m", "experiments.palindrome"]
+        cold = subprocess.run([*command[1:-2], f"--out={tmp_path}/cold", "--group=length"], cwd=ROOT, text=True,
+                              capture_output=True, env={**os.environ, "WANDB_MODE": "disabled"}, timeout=300)
+        assert cold.returncode == 0, cold.stderr
+    cold = {r["name"]: r for r in local_records(tmp_path / "cold" / "length")}
     assert sorted(cold) == sorted(warm) and len(cold) == 4
     for name, record in warm.items():
         assert record["history"] == cold[name]["history"], name
-        assert record["meta"]["wandb_mode"] == cold[name]["meta"]["wandb_mode"] == "disabled"
+        assert record["config"]["threads"] == cold[name]["config"]["threads"] == 1  # the thread count that trained it
         assert ({k: v for k, v in record["summary"].items() if k not in timings}
                 == {k: v for k, v in cold[name]["summary"].items() if k not in timings}), name
-    for log in (tmp_path / "warm" / "length" / "logs").glob("*.log"):
-        assert "Warning" not in log.read_text(), log.read_text()  # it ran as __main__, as `python -m` runs it
+
+
+def test_the_thread_count_is_part_of_a_run_and_of_its_name(tmp_path: Path) -> None:
+    """One thread unless a flag says otherwise, recorded as the number that trained the run; another count is another
+    run (the floating-point order differs), with a name of its own. The committed records say 0 (made before the
+    count was fixed, at one thread) and are the same runs as threads=1."""
+    from experiments.infra.record import foreign_record, identity
+    from experiments.palindrome import Args, run_name
+
+    assert Args().threads == 1 and run_name(Args()) == "lstm__T5__lr0.001__s0"
+    assert run_name(Args(threads=2)) == "lstm__T5__lr0.001__thr2__s0"
+    import dataclasses
+
+    one, two = dataclasses.asdict(Args()), dataclasses.asdict(Args(threads=2))
+    assert identity(one) != identity(two) and identity({**one, "threads": 0}) == identity(one)
+    flags = ["--T=4", "--steps=20", "--eval_every=10", "--hidden=8", "--grad_flow=False", f"--out={tmp_path}"]
+    assert run_module("experiments.palindrome", *flags, "--threads=2").returncode == 0
+    record, = tmp_path.rglob("*thr2*/record.json")
+    assert json.loads(record.read_text())["config"]["threads"] == 2
+    assert "another configuration" in foreign_record(record.parent, one)
+    bad = run_module("experiments.palindrome", *flags, "--threads=0")
+    assert bad.returncode == 2 and "--threads=0" in bad.stderr
 
 
 @pytest.mark.parametrize(
@@ -186,7 +209,7 @@ def test_a_run_forked_from_the_warm_interpreter_is_the_run_a_cold_start_makes(ti
         (TINY.replace("hidden: {value: 8}", "hiden: {value: 8}"), "'hiden' is not a flag"),
         (TINY.replace("1.0e-3, 3.0e-3", "1e-3, 3e-3"), "write numbers like 1.0e-3"),
         (TINY.replace("T: {value: 4}", "T: {valeus: [4]}"), "not a valid W&B sweep"),
-        (TINY.replace("method: grid", "method: random"), "needs run_cap"),
+        (TINY.replace("method: grid", "method: random"), "the local pool runs grid sweeps; run it with --backend"),
     ],
 )
 def test_malformed_sweep_files_are_rejected_before_anything_runs(tmp_path: Path, text: str, message: str) -> None:
@@ -203,28 +226,24 @@ def test_missing_sweep_file() -> None:
         sweep_runner.load_sweep("sweeps/no_such_sweep.yaml")
 
 
-def test_random_sweep_respects_run_cap_in_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    path = tmp_path / "random.yaml"
-    path.write_text(TINY.replace("method: grid", "method: random\nrun_cap: 3").replace(
-        "lr: {values: [1.0e-3, 3.0e-3]}", "lr: {distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2}"))
-    result = sweep_runner.run_local(sweep_runner.load_sweep(path), tmp_path / "runs", workers=2, dry_run=True)
-    assert result["planned"] == 3
-    lines = [line for line in capsys.readouterr().out.splitlines() if "experiments.palindrome" in line]
-    assert len(lines) == 3 and all("--lr=" in line and "--out=" in line for line in lines)
-
-
-def test_grid_runs_start_costliest_first_and_run_cap_holds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_grid_runs_start_costliest_first_over_every_sweep(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "grid.yaml"
     path.write_text(TINY.replace("T: {value: 4}", "T: {values: [4, 12, 8]}"))
     config = sweep_runner.load_sweep(path)
-    assert sweep_runner.run_local(config, tmp_path / "runs", workers=2, dry_run=True)["planned"] == 12
+    assert sweep_runner.run_local([config], tmp_path / "runs", 2, dry_run=True)["planned"] == 12
     lines = [line for line in capsys.readouterr().out.splitlines() if "experiments.palindrome" in line]
     order = [(line.split("--model=")[1].split()[0], int(line.split("--T=")[1].split()[0])) for line in lines]
     assert order[:2] == [("lstm", 12), ("lstm", 12)] and order[-2:] == [("rnn", 4), ("rnn", 4)]
     costs = [4 * T if model == "lstm" else T for model, T in order]
     assert costs == sorted(costs, reverse=True)
-    capped = sweep_runner.run_local({**config, "run_cap": 5}, tmp_path / "runs", workers=2, dry_run=True)
-    assert capped["planned"] == 5
+    # Two sweeps in one pool: one queue, costliest first across both.
+    (tmp_path / "other.yaml").write_text(TINY.replace("name: length", "name: other").replace("T: {value: 4}",
+                                                                                           "T: {value: 10}"))
+    other = sweep_runner.load_sweep(tmp_path / "other.yaml")
+    assert sweep_runner.run_local([config, other], tmp_path / "runs", 2, dry_run=True)["planned"] == 16
+    lines = [line for line in capsys.readouterr().out.splitlines() if "experiments.palindrome" in line]
+    assert [int(line.split("--T=")[1].split()[0]) for line in lines[:4]] == [12, 12, 10, 10]
+    assert "--group=other" in lines[2] and "--group=length" in lines[0]
 
 
 def test_command_line_matches_what_wandb_agent_runs() -> None:
@@ -234,14 +253,25 @@ def test_command_line_matches_what_wandb_agent_runs() -> None:
                        "--grad_flow=False"]
 
 
-def test_agent_commands_one_per_gpu_each_with_its_own_device() -> None:
-    commands = sweep_runner.agent_commands("me/proj/abc", gpus=["0", "1", "3"], agents=1)
-    assert [env["CUDA_VISIBLE_DEVICES"] for env, _ in commands] == ["0", "1", "3"]
+def test_agent_commands_one_per_gpu_slot_each_pinned_to_its_device() -> None:
+    """GPUS=0,0,1,1 (made-up ids, on the CPU): four agents, two pinned to each GPU through CUDA_VISIBLE_DEVICES,
+    each our warm agent on the sweep, its records under OUT."""
+    commands = sweep_runner.agent_commands("me/proj/abc", gpus=["0", "0", "1", "1"], agents=1, out="somewhere")
+    assert [env["CUDA_VISIBLE_DEVICES"] for env, _ in commands] == ["0", "0", "1", "1"]
     for env, command in commands:
-        assert command[1:] == ["agent", "me/proj/abc"] and command[0].endswith("/wandb")
-        assert env["PATH"].startswith(str(Path(sys.executable).parent))  # ${interpreter} is the venv's python
+        assert command == [sys.executable, "-m", "experiments.infra.agent", "--sweep_id=me/proj/abc"]
+        assert env["STUDY_RUNS_DIR"] == str(Path("somewhere").resolve())
     cpu = sweep_runner.agent_commands("me/proj/abc", gpus=[], agents=2)
     assert len(cpu) == 2 and all("CUDA_VISIBLE_DEVICES" not in env for env, _ in cpu)
+
+
+def test_gpus_that_do_not_exist_are_refused_in_one_line(tiny_sweep: Path, tmp_path: Path) -> None:
+    for backend in ("local", "wandb"):
+        result = run_module("experiments.infra.sweep", f"--sweep={tiny_sweep}", "--gpus=0,7", f"--out={tmp_path}/runs",
+                            f"--backend={backend}", env={"CUDA_VISIBLE_DEVICES": "0"}, timeout=60)
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+            "error: --gpus=0,7: no GPU 7 on this machine (it has 0); name the GPUs that exist"]
+        assert not (tmp_path / "runs").exists()
 
 
 def test_agent_slots_go_on_to_the_next_sweep_while_others_finish(tmp_path: Path,
@@ -253,15 +283,16 @@ def test_agent_slots_go_on_to_the_next_sweep_while_others_finish(tmp_path: Path,
 
     bin_dir, events = tmp_path / "bin", tmp_path / "events.log"
     bin_dir.mkdir()
-    fake = bin_dir / "wandb"
+    fake = bin_dir / "agent"
     fake.write_text(f"""#!/bin/sh
-echo "start $CUDA_VISIBLE_DEVICES $2 $STUDY_RUNS_DIR" >> {events}
+sweep=${{1#--sweep_id=}}
+echo "start $CUDA_VISIBLE_DEVICES $sweep $STUDY_RUNS_DIR" >> {events}
 if [ "$CUDA_VISIBLE_DEVICES" = 0 ]; then sleep 0.2; else sleep 2; fi
-echo "end $CUDA_VISIBLE_DEVICES $2" >> {events}
-[ "$2" != "me/proj/broken" ]
+echo "end $CUDA_VISIBLE_DEVICES $sweep" >> {events}
+[ "$sweep" != "me/proj/broken" ]
 """)
     fake.chmod(0o755)
-    monkeypatch.setattr(wandb_agents, "VENV_BIN", bin_dir)
+    monkeypatch.setattr(wandb_agents, "AGENT", [str(fake)])
     monkeypatch.setattr(wandb_agents, "STAGGER_S", 0.0)
     monkeypatch.setattr(wandb_agents, "POLL_S", 0.05)
     sweeps = [("me/proj/first", tmp_path / "first"), ("me/proj/second", tmp_path / "second")]
@@ -306,8 +337,9 @@ def test_dry_run_of_the_wandb_backend_prints_sweep_and_agents(tiny_sweep: Path) 
     assert "wandb sweep" in result.stdout
     assert "CUDA_VISIBLE_DEVICES=0" in result.stdout and "CUDA_VISIBLE_DEVICES=1" in result.stdout
 
-    joined = make("agents", SWEEP_ID="me/proj/abc", GPUS="2", DRY_RUN="1")
-    assert joined.returncode == 0 and "CUDA_VISIBLE_DEVICES=2" in joined.stdout and "agent me/proj/abc" in joined.stdout
+    joined = make("agents", SWEEP_ID="me/proj/abc", GPUS="2,2", DRY_RUN="1")
+    assert joined.returncode == 0 and joined.stdout.count("CUDA_VISIBLE_DEVICES=2") == 2
+    assert "experiments.infra.agent --sweep_id=me/proj/abc" in joined.stdout
 
 
 def test_runs_from_a_wandb_sweep_have_the_local_columns_and_a_copy_for_offline(tmp_path: Path, monkeypatch,
@@ -374,7 +406,8 @@ def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) 
     path = tmp_path / "kill.yaml"  # 4 runs of a few seconds each, one at a time
     path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
                     .replace("T: {value: 4}", "T: {values: [4, 6]}")
-                    .replace("steps: {value: 20}", "steps: {value: 200}"))
+                    .replace("steps: {value: 20}", "steps: {value: 2000}").replace("eval_every: {value: 10}",
+                                                                                 "eval_every: {value: 500}"))
     out = tmp_path / "runs"
     command = [sys.executable, "-m", "experiments.infra.sweep", f"--sweep={path}", "--backend=local", "--workers=1",
                f"--out={out}"]
@@ -384,7 +417,7 @@ def test_a_killed_pool_resumes_without_retraining_finished_runs(tmp_path: Path) 
     deadline = time.monotonic() + 300
     while len(list(out.rglob("record.json"))) < 2 and pool.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # into the next run
+    time.sleep(0.3)  # into the next run
     os.killpg(pool.pid, signal.SIGKILL)
     pool.wait()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("record.json")}
@@ -551,3 +584,13 @@ def test_sigterm_to_the_pool_stops_its_workers_and_the_rerun_resumes(tmp_path: P
     resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert len(list(out.rglob("record.json"))) == 2
+
+
+def test_the_gpu_check_runs_its_code_path_on_the_cpu() -> None:
+    """`make gpu-check` at toy size on the CPU: every process count reports its steps per second, then a GAN epoch."""
+    result = run_module("experiments.gpu_check", "--device=cpu", "--lengths=5", "--processes=1,2", "--seconds=0.3",
+                        timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] == ["5"]]
+    assert [row[1] for row in rows] == ["1", "2"] and all(float(row[3]) > 0 for row in rows)
+    assert "GAN epoch (937 steps of 64):" in result.stdout

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import subprocess
 import time
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_a_sweep_runs_through_wandbs_own_agents_on_two_machines(standin: StandIn
     sweep.write_text(TINY)
     out, out_b = tmp_path / "elsewhere", tmp_path / "machine-b-runs"
     other = second_checkout(tmp_path)
-    env = {**os.environ, **standin.env(tmp_path)}
+    env = {**os.environ, **standin.env(tmp_path), "CUDA_VISIBLE_DEVICES": "0,1"}  # a machine with two (made-up) GPUs
     first = subprocess.Popen(["make", "sweep", f"SWEEP={sweep}", "BACKEND=wandb", f"OUT={out}", "GPUS=0"], cwd=ROOT,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -86,13 +87,13 @@ def test_a_sweep_runs_through_wandbs_own_agents_on_two_machines(standin: StandIn
     assert sorted(r["meta"]["wandb_run_id"] for r in every) == sorted(server_sweep["runs"])
     assert {r["meta"]["wandb_mode"] for r in every} == {"online"}
 
-    # The link is on the server WANDB_BASE_URL names, and each machine's agent log ends cleanly: no traceback at all
-    # (an agent that inherited its launcher's W&B service logged AlreadyJoinedError after every run; launch_agents).
+    # The link is on the server WANDB_BASE_URL names, and each machine's agent log names its runs and holds no
+    # traceback (an agent whose runs inherited its W&B service logged AlreadyJoinedError after every run).
     assert f"{standin.url}/{ENTITY}/lstm-vs-rnn/sweeps/{sweep_id}" in stderr
-    logs = [out / "length" / "agents" / "agent-0.log", out_b / "agents" / "agent-1.log"]
+    logs = [out / "length" / "agents" / "agent-0.log", out_b / "agents" / "agent-0.log"]  # each machine's first slot
     for log in logs:
         text = log.read_text()
-        assert "Traceback" not in text and "Cleaning up finished run" in text, text[-2000:]
+        assert "Traceback" not in text and "-> exit 0" in text, text[-2000:]
 
     # Read back through wandb.Api() from the same server: the same runs, settings and histories as the records.
     from analysis import runs as runs_module
@@ -110,3 +111,58 @@ def test_a_sweep_runs_through_wandbs_own_agents_on_two_machines(standin: StandIn
     remote_acc = runs_module.load_history(source, metrics=["eval/acc"]).dropna()
     merged = local_acc.merge(remote_acc, on=["name", "step"], suffixes=("", "_remote"))
     assert len(merged) == len(local_acc) > 0 and (merged["eval/acc"] == merged["eval/acc_remote"]).all()
+
+
+def test_one_configuration_gives_one_record_through_the_pool_an_agent_and_by_hand(standin: StandIn,
+                                                                                  tmp_path: Path) -> None:
+    """The same run three ways: the local pool (W&B disabled), an agent of ours against the stand-in (W&B online),
+    and by hand with the README's `make train ARGS=...`: one record, bit for bit but for timings and W&B's ids. Each
+    trains at the runner's one thread, whatever the machine's cores; the records say so."""
+    sweep = tmp_path / "one.yaml"
+    sweep.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
+                     .replace("lr: {values: [1.0e-3, 3.0e-3]}", "lr: {value: 3.0e-3}")
+                     .replace("steps: {value: 20}", "steps: {value: 60}"))
+    base = {**os.environ, "WANDB_MODE": "disabled"}
+    pool = subprocess.run(["make", "sweep", f"SWEEP={sweep}", "BACKEND=local", f"OUT={tmp_path}/pool"], cwd=ROOT,
+                          env=base, capture_output=True, text=True, timeout=300)
+    assert pool.returncode == 0, pool.stderr
+    agent = subprocess.run(["make", "sweep", f"SWEEP={sweep}", "BACKEND=wandb", f"OUT={tmp_path}/agent", "AGENTS=1"],
+                           cwd=ROOT, env={**os.environ, **standin.env(tmp_path)}, capture_output=True, text=True,
+                           timeout=300)
+    assert agent.returncode == 0, agent.stderr
+    command = next((tmp_path / "pool" / "length" / "logs").glob("*.log")).read_text().splitlines()[0].split()
+    flags = [flag for flag in command[4:] if not flag.startswith("--out=")] + [f"--out={tmp_path}/hand"]
+    by_hand = subprocess.run(["make", "train", f"ARGS={' '.join(flags)}"], cwd=ROOT, env=base, capture_output=True,
+                             text=True, timeout=300)
+    assert by_hand.returncode == 0, by_hand.stderr
+    records = {way: local_records(tmp_path / way / "length") for way in ("pool", "agent", "hand")}
+    assert all(len(found) == 1 for found in records.values()), {way: len(r) for way, r in records.items()}
+    (pool_record,), (agent_record,), (hand_record,) = records.values()
+    assert agent_record["meta"]["wandb_mode"] == "online" and pool_record["meta"]["wandb_mode"] == "disabled"
+    timings = {"train_time_s", "steps_per_s", "wall_time_s"}
+    for other in (agent_record, hand_record):
+        assert other["name"] == pool_record["name"] and other["history"] == pool_record["history"]
+        assert ({k: v for k, v in other["summary"].items() if k not in timings}
+                == {k: v for k, v in pool_record["summary"].items() if k not in timings})
+        assert {k: v for k, v in other["config"].items() if k != "out"} == {
+            k: v for k, v in pool_record["config"].items() if k != "out"}
+    assert pool_record["config"]["threads"] == 1
+
+
+def test_an_unknown_sweep_or_a_silent_server_is_one_line_within_seconds(standin: StandIn, tmp_path: Path) -> None:
+    """`make agents` for a sweep the server does not know, and `make sweep BACKEND=wandb` against an address where
+    nothing answers: one line each saying what did not answer, exit 2, in seconds, and no agent started."""
+    env = {**os.environ, **standin.env(tmp_path)}
+    started = time.monotonic()
+    unknown = subprocess.run([sys.executable, "-m", "experiments.infra.sweep", f"--join={ENTITY}/lstm-vs-rnn/nope",
+                              f"--out={tmp_path}/runs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2, unknown.stderr
+    lines = unknown.stderr.strip().splitlines()
+    assert len(lines) == 1 and "did not give sweep" in lines[0] and "nope" in lines[0], lines
+    silent = subprocess.run([sys.executable, "-m", "experiments.infra.sweep", f"--sweep={ROOT}/sweeps/length_rnn.yaml",
+                             "--backend=wandb", f"--out={tmp_path}/runs"], cwd=ROOT, capture_output=True, text=True,
+                            env={**env, "WANDB_BASE_URL": "http://127.0.0.1:9"}, timeout=60)
+    assert silent.returncode == 2 and silent.stderr.strip().splitlines() == [
+        "error: W&B's server at http://127.0.0.1:9 did not answer ([Errno 111] Connection refused); check "
+        "WANDB_BASE_URL and that the server is up, or run locally with --backend=local"]
+    assert time.monotonic() - started < 30 and not (tmp_path / "runs").exists()

@@ -29,9 +29,13 @@ RECORD = "record.json"
 OUT_ENV = "STUDY_RUNS_DIR"
 # Where a run is written and filed, not what it computes: two runs that differ only here are the same run.
 PLACEMENT = ("out", "group", "project")
-# How a run executes, not what it computes: the device and thread count it ran on, where it read MNIST and the
-# classifier from, whether it may resume its own checkpoint.
-EXECUTION = ("device", "threads", "data", "classifier", "resume")
+# How a run executes, not what it computes: the device it ran on, where it read MNIST and the classifier from, whether
+# it may resume its own checkpoint. The CPU thread count is not among them: it changes the floating-point order, and
+# with it a run's trajectory, so it is part of what a run computes.
+EXECUTION = ("device", "data", "classifier", "resume")
+# Records made before the thread count was fixed say threads 0 ("torch's default"); the sweep pool that made the
+# committed ones ran each at one thread (OMP_NUM_THREADS=1), so 0 there means 1.
+LEGACY_THREADS = {0: 1}
 
 
 class RecordError(Exception):
@@ -150,6 +154,8 @@ def local_records(folder: str | Path) -> list[dict]:
 def identity(config: dict) -> str:
     """What a run computes: its whole configuration but where it is filed and how it executes (PLACEMENT,
     EXECUTION), as a comparable key."""
+    config = {**config, "threads": LEGACY_THREADS.get(config["threads"], config["threads"])} if "threads" in config \
+        else config
     return json.dumps({k: v for k, v in config.items() if k not in PLACEMENT + EXECUTION}, sort_keys=True,
                       default=str)
 
@@ -178,7 +184,8 @@ def foreign_record(run_dir: str | Path, config: dict) -> str | None:
         return None  # an unreadable record is no record: the run replaces it
     if identity(theirs) == identity(config):
         return None
-    differ = sorted(k for k in {*theirs, *config} - set(PLACEMENT + EXECUTION) if theirs.get(k) != config.get(k))
+    differ = sorted(k for k in {*theirs, *config} - set(PLACEMENT + EXECUTION) if theirs.get(k) != config.get(k)
+                    and not (k == "threads" and LEGACY_THREADS.get(theirs.get(k)) == config.get(k)))
     shown = ", ".join(f"{k}={theirs.get(k)!r} there, {config.get(k)!r} here" for k in differ[:3])
     return (f"{path} is the record of another configuration ({shown}); it is left as it is: give this run "
             "another --out, or delete that folder to replace it")

@@ -5,6 +5,7 @@ line built exactly as ``wandb agent`` builds it.
     config = load_sweep("sweeps/length_lstm.yaml")   # UsageError naming the file and the problem if it is malformed
     config = load_sweep("sweeps/length_lstm.yaml", overrides="sweeps/tiny/overrides.yaml")   # the same sweep, smaller
     run_command(config, {"T": 20, "lr": 0.001})      # ["/usr/bin/env", "python", "-m", "experiments.palindrome", ...]
+    grid_runs(config)                                # [{"T": 5, "lr": 0.001, ...}, ...]: every run of the grid
 
 Overrides make one sweep file serve several profiles: a YAML with ``every`` (parameters set on every sweep) and
 ``sweeps`` (per sweep name, the parameters that narrow its grid). A sweep the overrides do not name is not part of
@@ -89,14 +90,8 @@ def load_sweep(path: str | Path, overrides: str | Path | None = None) -> dict:
     except Exception as error:  # jsonschema.ValidationError and friends
         message = str(error).splitlines()[0]
         raise UsageError(f"{path}: not a valid W&B sweep: {message}") from None
-    if run_cap is not None:
-        if not isinstance(run_cap, int) or run_cap < 1:
-            raise UsageError(f"{path}: run_cap must be a positive whole number, got {run_cap!r}")
+    if run_cap is not None:  # for W&B's server: the local pool runs grids, whole
         config["run_cap"] = run_cap
-    if config["method"] == "random" and "run_cap" not in config:
-        raise UsageError(f"{path}: a random sweep run locally needs run_cap (how many runs to draw)")
-    if config["method"] == "bayes" and "metric" not in config:
-        raise UsageError(f"{path}: a bayes sweep needs a metric to optimise")
     _check_parameters(path, config)
     config.setdefault("name", path.stem)
     group = config.get("parameters", {}).get("group", {}).get("value")
@@ -163,32 +158,27 @@ def plain_value(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def proposal_params(proposal) -> dict:
-    return {k: plain_value(v["value"]) for k, v in proposal.config.items()}
-
-
-def grid_queue(config: dict, history: list) -> list:
-    """Every grid run not done yet, costliest first when the runner module says what a run costs
-    (``expected_cost(params)``): long runs start early and short ones fill the gaps at the end."""
+def grid_runs(config: dict) -> list[dict]:
+    """The parameters of every run of a grid sweep, as W&B's sweep engine expands it (``sweeps.next_run``)."""
     import sweeps
 
-    queue = []
-    while (proposal := sweeps.next_run(config, history)) is not None:
+    proposals: list = []
+    while (proposal := sweeps.next_run(config, proposals)) is not None:
         proposal.state = sweeps.RunState.running
-        history.append(proposal)
-        queue.append(proposal)
+        proposals.append(proposal)
+    return [{k: plain_value(v["value"]) for k, v in proposal.config.items()} for proposal in proposals]
+
+
+def expected_cost(config: dict, params: dict) -> float:
+    """What a run of this sweep costs, relative to the others (the runner's ``expected_cost``; 1 without one): the
+    local pool starts the costliest runs first, so that it does not end on one long run."""
     cost = getattr(importlib.import_module(runner_module(config)), "expected_cost", None)
-    if cost is not None:
-        queue.sort(key=lambda proposal: -cost(proposal_params(proposal)))
-    return queue
+    return cost(params) if cost is not None else 1.0
 
 
 def expected_run_names(config: dict) -> list[str]:
     """The run names a grid sweep produces (the runner's ``run_name`` of each grid point), done or not."""
     module = importlib.import_module(runner_module(config))
     fields = {f.name for f in dataclasses.fields(module.Args)}
-    names = []
-    for proposal in grid_queue(config, []):
-        params = {k: v for k, v in proposal_params(proposal).items() if k in fields}
-        names.append(module.run_name(module.Args(**params)))
-    return names
+    return [module.run_name(module.Args(**{k: v for k, v in params.items() if k in fields}))
+            for params in grid_runs(config)]

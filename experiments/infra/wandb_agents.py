@@ -1,8 +1,12 @@
-"""The W&B backend of the sweep runner: create a sweep on W&B's server and start agents, one per GPU.
+"""The W&B backend of the sweep runner: create a sweep on W&B's server and start agents, one per GPU slot.
 
     from experiments.infra.wandb_agents import create_wandb_sweep, launch_agents
     path = create_wandb_sweep(load_sweep("sweeps/gpu/length_lstm.yaml"), project="lstm-vs-rnn")
-    launch_agents([(path, Path("runs/length_lstm/agents"))], gpus=["0", "1"], agents=1, dry_run=False)
+    launch_agents([(path, Path("runs/length_lstm/agents"))], gpus=["0", "0", "1", "1"], agents=1, dry_run=False)
+
+Each agent is ``python -m experiments.infra.agent`` (W&B's ``wandb.agent`` with a warm worker: the pool's per-run
+cost), pinned to its slot's GPU through CUDA_VISIBLE_DEVICES; a GPU listed twice gets two agents. W&B's own
+``wandb agent SWEEP_ID`` works on the same sweeps too, starting a cold Python process per run.
 """
 
 from __future__ import annotations
@@ -18,30 +22,46 @@ from experiments.infra.cli import stop_processes
 from experiments.infra.record import OUT_ENV
 from experiments.infra.sweep_file import with_group
 
-STAGGER_S = 5.0  # seconds between agent starts, so agents don't all ask the server at once
+STAGGER_S = 1.0  # seconds between agent starts, so agents don't all ask the server at once
 POLL_S = 1.0  # how often the launcher looks for an agent that finished its sweep
-VENV_BIN = Path(sys.executable).parent
+AGENT = [sys.executable, "-m", "experiments.infra.agent"]  # one agent: asks W&B for runs, trains them warm
 
 
 def agent_commands(sweep_path: str, gpus: list[str], agents: int, out: str | Path = "runs"
                    ) -> list[tuple[dict, list[str]]]:
-    """(environment, command) for each agent: one per GPU, or ``agents`` on CPU, using the venv's wandb. An agent
-    passes its runs only the sweep's parameters, so where their records go (``out``) travels in the environment the
-    agent hands on to them ($STUDY_RUNS_DIR, the runners' default --out)."""
-    wandb_cli = str(VENV_BIN / "wandb")
-    slots = gpus if gpus else [None] * agents
+    """(environment, command) for each agent: one per entry of ``gpus`` (pinned to it; an id listed n times gets n
+    agents), or ``agents`` on the CPU. An agent passes its runs only the sweep's parameters, so where their records go
+    (``out``) travels in the environment the agent hands on to them ($STUDY_RUNS_DIR, the runners' default --out)."""
     commands = []
-    for gpu in slots:
-        # PATH starts with the venv so that the agent's ${interpreter} (plain "python") is the venv's Python.
-        env = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", OUT_ENV: str(Path(out).resolve())}
+    for gpu in gpus or [None] * agents:
+        env = {OUT_ENV: str(Path(out).resolve())}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        commands.append((env, [wandb_cli, "agent", sweep_path]))
+        commands.append((env, [*AGENT, f"--sweep_id={sweep_path}"]))
     return commands
+
+
+def check_server(timeout_s: float = 5.0) -> None:
+    """One line, within seconds, when nothing answers at WANDB_BASE_URL (W&B's own calls retry for much longer)."""
+    import urllib.error
+    import urllib.request
+
+    from experiments.infra.cli import UsageError
+
+    server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    try:
+        urllib.request.urlopen(server, timeout=timeout_s)
+    except urllib.error.HTTPError:
+        pass  # it answered, if only to say no
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise UsageError(f"W&B's server at {server} did not answer ({reason}); check WANDB_BASE_URL and that the "
+                         "server is up, or run locally with --backend=local") from None
 
 
 def create_wandb_sweep(config: dict, project: str) -> str:
     """Create the sweep on the W&B server; returns entity/project/id."""
+    os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
 
     sweep_id = wandb.sweep(sweep=with_group(config), project=project)
@@ -89,10 +109,10 @@ def launch_agents(sweeps: list[tuple[str, Path]], gpus: list[str], agents: int, 
         sweep_path, log_dir = queues[n].pop(0)
         env, command = slots[n]
         log_dir.mkdir(parents=True, exist_ok=True)
-        log = log_dir / f"agent-{env.get('CUDA_VISIBLE_DEVICES', n)}.log"
+        log = log_dir / f"agent-{n}.log"
         with open(log, "w") as handle:
-            running[n] = subprocess.Popen([*command[:-1], sweep_path], env={**inherited, **env}, stdout=handle,
-                                          stderr=subprocess.STDOUT)
+            running[n] = subprocess.Popen([*command[:-1], f"--sweep_id={sweep_path}"], env={**inherited, **env},
+                                          stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         where = "GPU " + env["CUDA_VISIBLE_DEVICES"] if "CUDA_VISIBLE_DEVICES" in env else "CPU"
         print(f"agent {n} ({where}) on {sweep_path} -> {log}", file=sys.stderr)
 
