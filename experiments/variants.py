@@ -37,12 +37,50 @@ class Model:
     settings: frozenset[str] = field(default_factory=frozenset)  # runner settings only this model reads
 
 
+# What every model's module is, written once (the runner, the figures and the tests ask nothing else of it):
+# - model(x) with x of shape (batch, time, input_dim) returns the last step's logits, (batch, 10);
+# - model(x, return_hidden=True) returns (logits, [h(1), ..., h(time)]), each h(t) of shape (batch, hidden) and on
+#   the autograd graph of the logits: the gradient-flow figure asks for dL/dh(t) at every t.
+# check_model() holds each row of MODELS to it when this module is imported.
+CONTRACT = ("model(x) -> logits (batch, 10); model(x, return_hidden=True) -> (logits, [h(1)..h(time)], each "
+            "(batch, hidden))")
+
+
+def check_model(model: "Model") -> str | None:
+    """What a row's module lacks of the contract above (None: nothing), tried on a tiny batch."""
+    import torch
+
+    try:
+        module = model.build(10, 3, forget_bias="1.0", T=5)
+        # The step-by-step path only: the training path may load the LSTM's C kernel, which is not for import time.
+        found = module(torch.randn(2, 4, 10), return_hidden=True)
+        logits = found[0] if isinstance(found, tuple) else found
+    except Exception as error:  # a build or forward that does not take the contract's arguments
+        return f"{type(error).__name__}: {error}"
+    if tuple(logits.shape) != (2, 10):
+        return f"the model gave logits of shape {tuple(logits.shape)}, not (batch, 10)"
+    if not (isinstance(found, tuple) and len(found) == 2 and isinstance(found[1], (list, tuple))):
+        return "model(x, return_hidden=True) did not return (logits, [h(1), ..., h(time)])"
+    hiddens = found[1]
+    if len(hiddens) != 4 or any(tuple(h.shape) != (2, 3) for h in hiddens):
+        return f"return_hidden gave {len(hiddens)} hidden states for 4 steps, or of another shape than (batch, hidden)"
+    try:
+        torch.autograd.grad(found[0].sum(), list(hiddens))
+    except RuntimeError:
+        return "its hidden states are not on the autograd graph of the logits (dL/dh(t) cannot be taken)"
+    return None
+
+
 MODELS: dict[str, Model] = {model.name: model for model in (
     Model("rnn", "RNN", lambda input_dim, hidden, **_: RNN(input_dim, hidden), cost=1.0, colour=3),
     Model("lstm", "LSTM", lambda input_dim, hidden, *, forget_bias, T, **_: LSTM(
         input_dim, hidden, forget_bias=forget_bias, max_len=T - 1), cost=4.0, colour=0,  # four gates: 4x the RNN
         settings=frozenset({"forget_bias"})),
 )}
+for _row in MODELS.values():  # a row that breaks the contract stops every entry point at once, in one line
+    if (_missing := check_model(_row)) is not None:
+        raise SystemExit(f"error: MODELS row {_row.name!r} (experiments/variants.py) breaks the models' contract: "
+                         f"{_missing}; the contract: {CONTRACT}")
 
 
 @dataclass(frozen=True)

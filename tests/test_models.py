@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from models import lstm_kernel
+from experiments.variants import MODELS, check_model
 from models.lstm import LSTM, _LSTMSequence
 from models.rnn import RNN
 
@@ -197,11 +198,28 @@ def test_rnn_matches_torch_rnn(encoding: str, return_hidden: bool) -> None:
         torch.testing.assert_close(mine.grad, theirs.grad, atol=1e-5, rtol=0)
 
 
-def test_hidden_states_are_returned_for_every_step() -> None:
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_of_the_table_keeps_the_contract_the_runner_and_figures_use(name: str) -> None:
+    """experiments/variants.py's contract, for each row: last-step logits, and every h(t) on the graph."""
+    model = MODELS[name].build(10, 4, forget_bias="1.0", T=8)
     x = torch.randn(2, 7, 10)
-    for model in (RNN(10, 4), LSTM(10, 4)):
-        logits, hiddens = model(x, return_hidden=True)
-        assert logits.shape == (2, 10) and len(hiddens) == 7 and hiddens[-1].shape == (2, 4)
+    logits, hiddens = model(x, return_hidden=True)
+    assert logits.shape == (2, 10) and len(hiddens) == 7 and all(h.shape == (2, 4) for h in hiddens)
+    torch.testing.assert_close(logits, model(x))  # both paths give the same logits
+    grads = torch.autograd.grad(logits.sum(), hiddens)
+    assert grads[0].abs().sum() > 0  # the first step reaches the loss
+    assert check_model(MODELS[name]) is None
+
+
+def test_a_row_that_breaks_the_contract_stops_at_import_in_one_line() -> None:
+    """Say a new model's forward has no return_hidden: every entry point (runner, figures, tests) stops when it imports
+    the table, with one line naming the row and what is missing, not in the middle of `make figures`."""
+    code = ("import models.rnn as rnn; rnn.RNN.forward = lambda self, x: self.W_hx.new_zeros(len(x), 10); "
+            "import experiments.variants")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "MODELS row 'rnn'" in result.stderr and "return_hidden" in result.stderr
 
 
 def test_no_library_recurrent_modules_in_models() -> None:

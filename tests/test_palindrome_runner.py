@@ -45,8 +45,8 @@ def test_same_seed_same_run(tmp_path: Path) -> None:
     assert a["eval/loss"] == b["eval/loss"] and a["eval/loss"] != c["eval/loss"]
 
 
-@pytest.mark.parametrize("model", ["rnn", "lstm"])
-def test_both_models_learn_T5_with_the_defaults(tmp_path: Path, model: str) -> None:
+@pytest.mark.parametrize("model", sorted(palindrome.MODELS))
+def test_every_model_learns_T5_with_the_defaults(tmp_path: Path, model: str) -> None:
     summary = palindrome.main([f"--model={model}", "--T=5", "--seed=0", "--threads=1", f"--out={tmp_path}"])
     assert summary["eval/acc"] >= 0.99, summary  # exact: all 1,000 palindromes of length 5
     assert summary["heldout_exhaustive"]
@@ -84,7 +84,7 @@ def test_a_run_at_chance_gives_up_and_a_learning_run_does_not(tmp_path: Path) ->
         ("--T=1", "T >= 2"),
         ("--lr=0", "learning rate"),
         ("--lr=-0.1", "learning rate"),
-        ("--model=gru", "not one of rnn, lstm"),
+        ("--model=foo", f"--model=foo is not one of {', '.join(palindrome.MODELS)}"),
         ("--input_encoding=binary", "not one of scalar, onehot"),
         ("--steps=0", "at least 1"),
         ("--steps_per_T=-5", "must be >= 0"),
