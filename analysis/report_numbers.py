@@ -53,16 +53,16 @@ def _budget_numbers(best: pd.DataFrame) -> dict[str, object]:
             "shortest-T": int(budgets.index[0]), "longest-T": int(budgets.index[-1])}
 
 
-def breaking_point_numbers(slug: str, point: dict) -> dict[str, str]:
-    """``{slug}-T50`` ("$T_{50} = 17.2$", or "$T_{50} > 100$" where the runs put it beyond the lengths tried) and,
-    where it lies within them, ``{slug}-T50-interval`` (its 95% bootstrap interval, "14.1--21.0")."""
+def breaking_point_text(point: dict) -> str:
+    """"$T_{50} = 17.2$ [14.1--21.0]" (the 95% bootstrap interval in brackets), or "$T_{50} > 100$" where the runs put
+    it beyond the lengths tried ("$T_{50} < 5$" below them)."""
     if point["censored"] == "above":
-        return {f"{slug}-T50": f"$T_{{50}} > {point['T_max']}$"}
+        return f"$T_{{50}} > {point['T_max']}$"
     if point["censored"] == "below":
-        return {f"{slug}-T50": f"$T_{{50}} < {point['T_min']}$"}
+        return f"$T_{{50}} < {point['T_min']}$"
     low = ("$\\leq$" if point.get("low_at_bound") else "") + f"{point['low']:.1f}"
     high = f"{point['high']:.1f}" + ("+" if point.get("high_at_bound") else "")
-    return {f"{slug}-T50": f"$T_{{50}} = {point['T50']:.1f}$", f"{slug}-T50-interval": f"{low}--{high}"}
+    return f"$T_{{50}} = {point['T50']:.1f}$ [{low}--{high}]"
 
 
 def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) -> dict[str, object]:
@@ -106,10 +106,11 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
     out["num-full-budget"] = int(reasons.get("budget", 0))
 
     # The learning-rate policy: the grids, and how often the cross-fitted choice sat at a grid's edge.
+    # Per line of the comparison, in the table's order (experiments/variants.py), so a new line joins every list.
     variants = [v for v in variant_order() if v in set(best["variant"])]
-    for variant in variants:
-        grid = sorted(comparison[comparison["variant"] == variant]["lr"].unique())
-        out[f"{slugs[variant]}-lr-grid"] = ", ".join(_lr(g) for g in grid)
+    out["lr-grids"] = "; ".join(
+        f"{variant}: " + ", ".join(_lr(g) for g in sorted(comparison[comparison["variant"] == variant]["lr"].unique()))
+        for variant in variants)
     out.update(_narrow_grid_numbers(comparison))
     edge = best[best["lr_at_edge"]]
     # Where the best rate sits at a grid's edge, a wider grid might do better, unless the cell is flat: every rate
@@ -127,10 +128,11 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
 
     # Solve rates and breaking points.
     rates = solve_rates(best)
-    for variant in variants:
-        slug, runs_v = slugs[variant], best[best["variant"] == variant]
-        out.update(breaking_point_numbers(slug, breaking_point(runs_v)))
-        out[f"{slug}-lengths"] = ", ".join(str(int(t)) for t in sorted(runs_v["T"].unique()))
+    out["breaking-points"] = "; ".join(
+        f"{variant} {breaking_point_text(breaking_point(best[best['variant'] == variant]))}" for variant in variants)
+    out["lengths-by-variant"] = "; ".join(
+        f"{variant}: " + ", ".join(str(int(t)) for t in sorted(best[best["variant"] == variant]["T"].unique()))
+        for variant in variants)
     at_longest = rates[rates["T"] == longest]
     out["longest-solved"] = ", ".join(f"{row.variant}: {int(row.solved)} of {int(row.runs)} [{row.low:.2f}, "
                                       f"{row.high:.2f}]" for row in at_longest.itertuples())
@@ -144,9 +146,10 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
                                              at_budget.groupby(["variant", "T"]).size().items()) or "none"
 
     # The lr grid as a whole (the heatmap): how sensitive each model is.
-    for variant in variants:
-        share = comparison[comparison["variant"] == variant].groupby("lr")["solved"].mean()
-        out[f"{slugs[variant]}-lr-solved-share"] = ", ".join(f"{lr:g}: {_pct(s)}" for lr, s in share.items())
+    out["lr-solved-shares"] = "; ".join(
+        f"{variant}: " + ", ".join(f"{_pct(share)} at {lr:g}" for lr, share in
+                                    comparison[comparison["variant"] == variant].groupby("lr")["solved"].mean().items())
+        for variant in variants)
     baseline, studied = CONTRAST  # experiments/variants.py: the RNN and the LSTM
     lengths_of = {v: set(comparison[comparison["variant"] == v]["T"]) for v in CONTRAST}
     shared_T = sorted(lengths_of[baseline] & lengths_of[studied])

@@ -6,14 +6,12 @@
 
 A model is what ``--model`` builds (its module under models/), with the settings it uses and its relative cost per
 step (the local pool starts the costliest runs first). A variant is a model with the settings that make it a line
-of the main comparison; the analysis reads its label (the ``variant`` column, legends, tables), its slug in the
-report's macros (``\\result{lstm-chrono-T50}``) and its colour. The report's prose (report.tex) names the
-variants itself: a new one gets its macros and its place in every figure and table from its row, and a sentence
-in report.tex where the text should discuss it.
+of the main comparison; the analysis reads its label (the ``variant`` column, legends, tables, and the report's
+per-model lists: ``\\result{breaking-points}``, ``lr-grids``, ...), its slug and its colour. A new one gets its place
+in every figure, table and list from its row; report.tex's prose (and its checked claims) says what it shows.
 
-Adding a model, say a GRU written from its equations: its module under models/, one row in MODELS, one in VARIANTS,
-and the sweeps that should run it (``sweeps/length_gru.yaml`` with ``model: {value: gru}``, its line in
-``sweeps/tiny/overrides.yaml``, ``sweeps/gpu/length_gru.yaml``).
+Adding a model: the README's recipe ("Adding a model"). Its module must keep CONTRACT below; the check at import
+says in one line what a row's module lacks.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ known, including the ways a careless harness would flatter a result.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,7 +141,9 @@ def test_a_new_variant_is_one_row_of_the_table(tmp_path) -> None:
     finally:
         variants.VARIANTS.remove(zero)
     macros = (tmp_path / "figures" / "results.tex").read_text()
-    assert "result@lstm-zero-T50\\endcsname" in macros and "result@lstm-zero-lr-grid\\endcsname" in macros
+    lists = dict(re.findall(r"csname result@([^\\]+)\\endcsname\{(.*)\}$", macros, re.M))
+    for key in ("breaking-points", "lr-grids", "lengths-by-variant", "lr-solved-shares"):
+        assert "LSTM (b_f=0)" in lists[key], key  # a line of every per-model list of the report
     assert "LSTM (b_f=0)" in (tmp_path / "figures" / "comparison_table.tex").read_text()
     assert (tmp_path / "figures" / "accuracy_vs_T.png").stat().st_size > 0
 

@@ -29,7 +29,6 @@ def test_every_generated_macro_is_a_short_value_that_report_tex_uses(committed_f
     with the punctuation that would join it to a sentence. And every key generated is used by report.tex."""
     macros = _macros(committed_figures)
     used = set(re.findall(r"\\(?:if)?result\{([^}#]+)\}", PROSE))
-    used |= {f"{slug}-T50-interval" for slug in re.findall(r"\\interval\{([^}#]+)\}", PROSE)}
     assert sorted(set(macros) - used) == [], "generated but used nowhere"
     for key, value in macros.items():
         items = re.split(r"; |, ", value)
