@@ -166,3 +166,41 @@ def test_an_unknown_sweep_or_a_silent_server_is_one_line_within_seconds(standin:
         "error: W&B's server at http://127.0.0.1:9 did not answer ([Errno 111] Connection refused); check "
         "WANDB_BASE_URL and that the server is up, or run locally with --backend=local"]
     assert time.monotonic() - started < 30 and not (tmp_path / "runs").exists()
+
+
+def test_sigterm_to_the_agents_launcher_stops_agents_workers_and_runs(standin: StandIn, tmp_path: Path) -> None:
+    """`kill` of `make sweep BACKEND=wandb` mid-run: exit 143 in seconds, no agent, worker or run left, no record of the
+    unfinished run, no traceback in the agent's log (W&B's agent stops its job thread by raising in it)."""
+    import signal
+
+    sweep = tmp_path / "long.yaml"  # one run that never solves and would train for minutes
+    sweep.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
+                     .replace("lr: {values: [1.0e-3, 3.0e-3]}", "lr: {value: 1.0e-7}")
+                     .replace("steps: {value: 20}", "steps: {value: 200000}"))
+    out = tmp_path / "runs"
+    launcher = subprocess.Popen([sys.executable, "-m", "experiments.infra.sweep", f"--sweep={sweep}", "--backend=wandb",
+                                 "--agents=1", f"--out={out}"], cwd=ROOT, env={**os.environ, **standin.env(tmp_path)},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("length/logs/*.log")):
+        assert time.monotonic() < deadline and launcher.poll() is None, launcher.communicate()
+        time.sleep(0.2)
+    time.sleep(3.0)  # into training
+    stopped = time.monotonic()
+    launcher.send_signal(signal.SIGTERM)
+    _, stderr = launcher.communicate(timeout=90)
+    assert launcher.returncode == 143 and time.monotonic() - stopped < 30, stderr
+    assert "interrupted: 1 agents stopped" in stderr
+    time.sleep(1.0)
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(out) in _cmdline(p)]
+    assert not left, [_cmdline(p) for p in left]
+    assert not list(out.rglob("record.json"))
+    log = (out / "length" / "agents" / "agent-0.log").read_text()
+    assert "Traceback" not in log and "stopped with the agent (no record)" in log, log[-2000:]
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -15,6 +15,7 @@ slot (experiments/infra/wandb_agents.py); plain ``wandb agent SWEEP_ID`` still w
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,13 @@ def main(argv: list[str] | None = None) -> None:
         log.write_text(" ".join(command) + "\n")
         # The run starts W&B's service of its own, as W&B's CLI agent's runs do (it drops the variable too).
         env = {key: value for key, value in os.environ.items() if key != wandb.env.SERVICE}
-        code = worker.start(command, env, log).wait()
+        run = worker.start(command, env, log)
+        try:
+            code = run.wait()
+        except Exception:  # W&B's agent, told to stop, stops its job thread by raising an exception in it
+            run.send_signal(signal.SIGTERM)  # the run exits 143 and writes no record
+            print(f"run {os.environ[wandb.env.RUN_ID]}: stopped with the agent (no record)", file=sys.stderr)
+            return
         print(f"run {os.environ[wandb.env.RUN_ID]}: {' '.join(command[3:])} -> exit {code} (log {log})",
               file=sys.stderr, flush=True)
         if code:

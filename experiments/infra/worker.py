@@ -23,10 +23,11 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -50,49 +51,62 @@ def module_of(command: list[str]) -> tuple[str, list[str]] | None:
 
 
 class WorkerRun:
-    """One run in the worker, with the part of ``subprocess.Popen``'s interface the callers use."""
+    """One run in the worker, with the part of ``subprocess.Popen``'s interface the callers use. The worker's replies
+    are read by one thread of its own (``Worker._read``), so a caller's thread that is stopped while it waits (as W&B's
+    agent stops its job thread) can lose nothing."""
 
-    def __init__(self, worker: "Worker") -> None:
-        self.worker = worker
-        self.pid = int(worker.reply()["pid"])
+    def __init__(self) -> None:
+        self.pid: int | None = None
         self.returncode: int | None = None
+        self.started, self.done = threading.Event(), threading.Event()
 
     def poll(self) -> int | None:
-        if self.returncode is None and select.select([self.worker.process.stdout], [], [], 0)[0]:
-            self.returncode = int(self.worker.reply()["exit"])
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            if timeout is not None and not select.select([self.worker.process.stdout], [], [], timeout)[0]:
+        # In slices: an exception raised in this thread (W&B's agent stops its job thread that way) lands between them.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.done.wait(0.25 if deadline is None else max(0.0, min(0.25, deadline - time.monotonic()))):
+            if deadline is not None and time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired(f"run {self.pid}", timeout)
-            self.returncode = int(self.worker.reply()["exit"])
         return self.returncode
 
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
     def send_signal(self, signum: int) -> None:
-        if self.returncode is None:
+        if self.returncode is None and self.pid is not None:
             try:
                 os.kill(self.pid, signum)
             except ProcessLookupError:
                 pass
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
 
 
 class Worker:
     """A warm worker process (one run at a time), started with ``modules`` imported."""
 
     def __init__(self, modules: list[str]) -> None:
+        self.current: WorkerRun | None = None
         self.process = subprocess.Popen([sys.executable, "-m", "experiments.infra.worker", *modules],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         preexec_fn=stop_with_parent)
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def reply(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the warm worker stopped (exit {self.process.poll()})")
-        return json.loads(line)
+    def _read(self) -> None:
+        """The worker's replies: each run's pid when it starts and its exit status when it ends."""
+        for line in self.process.stdout:
+            reply, run = json.loads(line), self.current
+            if "pid" in reply:
+                run.pid = int(reply["pid"])
+                run.started.set()
+            else:
+                run.returncode = int(reply["exit"])
+                run.done.set()
+        run = self.current  # the worker has gone: a run it had is over too
+        if run is not None and not run.done.is_set():
+            run.returncode = self.process.wait() or 1
+            run.started.set()
+            run.done.set()
 
     def start(self, command: list[str], env: dict[str, str], log: str | Path) -> WorkerRun | None:
         """Start ``command`` in the worker, its output appended to ``log``; None when it is not ``python -m``."""
@@ -100,11 +114,17 @@ class Worker:
             return None
         module, argv = found
         request = {"module": module, "argv": argv, "env": dict(env), "log": str(log), "title": " ".join(command)}
+        self.current = WorkerRun()
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
-        return WorkerRun(self)
+        self.current.started.wait()
+        return self.current
 
     def close(self) -> None:
+        """End the worker; a run still going is stopped first (SIGTERM: it exits 143 and writes no record)."""
+        if self.current is not None and self.current.poll() is None:
+            self.current.send_signal(signal.SIGTERM)
+            self.current.wait()
         if self.process.poll() is None:
             self.process.stdin.close()
             self.process.wait()
