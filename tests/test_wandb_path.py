@@ -204,3 +204,25 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_plain_wandb_agent_still_trains_a_sweeps_runs(standin: StandIn, tmp_path: Path) -> None:
+    """W&B's own CLI, `wandb agent SWEEP_ID` (the design card's path; slower: a cold process per run), on a sweep the
+    project created: its runs file the same records under OUT as ours do."""
+
+    sweep = tmp_path / "two.yaml"
+    sweep.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: rnn}"))
+    env = {**os.environ, **standin.env(tmp_path), "STUDY_RUNS_DIR": str(tmp_path / "out"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    created = subprocess.run([sys.executable, "-c", "import sys; from experiments.infra.sweep_file import load_sweep; "
+                              "from experiments.infra.wandb_agents import create_wandb_sweep; "
+                              f"print(create_wandb_sweep(load_sweep({str(sweep)!r}), 'lstm-vs-rnn'))"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+    sweep_path = created.stdout.strip().splitlines()[-1]
+    agent = subprocess.run([str(Path(sys.executable).parent / "wandb"), "agent", sweep_path], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert agent.returncode == 0, agent.stderr[-2000:]
+    records = local_records(tmp_path / "out" / "length")
+    assert sorted(r["config"]["lr"] for r in records) == [1e-3, 3e-3]
+    assert all(r["config"]["threads"] == 1 and r["meta"]["wandb_mode"] == "online" for r in records)

@@ -112,11 +112,6 @@ class PoolProgress:
         self.queued.pop(id(job), None)
         self.running[id(job)] = job
 
-    def add_jobs(self, jobs: list) -> None:
-        """Open-ended sweeps propose runs as they go: the total grows with them."""
-        self.total += len(jobs)
-        self.queued.update({id(job): job.cost for job in jobs})
-
     def finished(self, job, status: str, summary: dict | None) -> None:
         self.queued.pop(id(job), None)
         self.running.pop(id(job), None)
@@ -136,13 +131,12 @@ class PoolProgress:
         took = "" if job.started == 0 else f" in {time.monotonic() - job.started:.0f} s"
         if failed:
             self.failures.append(f"{job.sweep.name} {label}: {status}")
-        sweep_total = job.sweep.total()
         sweep_done = job.sweep.previous + sum(tally.values())
         print(f"[{finished}/{self.total} runs ({self.counts['failed']} failed) | "
               f"{minutes(now - self.started)}, {'~' if self.remaining.rough else ''}{minutes(left)} left"
               f"{' (rough)' if self.remaining.rough else ''}{self._study_left(left)}] "
               f"{job.sweep.name} {label}: {status}{took} | "
-              f"{job.sweep.name} {sweep_done}/{sweep_total if sweep_total is not None else '?'}: "
+              f"{job.sweep.name} {sweep_done}/{job.sweep.total()}: "
               + ", ".join(f"{n} {k}" for k, n in sorted(tally.items())), file=self.out, flush=True)
 
     def _study_left(self, left: float | None) -> str:
