@@ -271,7 +271,7 @@ def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame
     budget = int(in_study["step_budget"].max()) if len(in_study) else steps
     out = {"check-T": T, "check-steps": f"{steps:,}", "check-by-lr": "; ".join(by_lr),
            "check-matched": len(matched), "check-rescued": len(rescued), "check-budget": f"{budget:,}",
-           "check-retraced": "--", "check-pairs": len(check)}
+           "check-retraced": "--", "check-pairs": len(check), "check-seeds": check["seed"].nunique()}
     out.update(_same_until_stopped(check[keys + ["name"]], in_study[keys + ["name"]], history))
     return out
 
