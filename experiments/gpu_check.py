@@ -35,8 +35,9 @@ class Args:
     worker: int = arg(0, "internal: be one timed process at this T (it says ready, then waits for a line to start)")
 
 
-def lstm_steps_per_s(T: int, device: torch.device, seconds: float) -> float:
-    """Steps per second of one process training the study's LSTM at length T on ``device``."""
+def lstm_steps_per_s(T: int, device: torch.device, seconds: float) -> dict:
+    """Steps per second of one process training the study's LSTM at length T on ``device``, and the wall-clock
+    window it was timed in."""
     from experiments.palindrome_data import PalindromeSampler, encode, input_dim
     from experiments.rmsprop import RMSprop
     from experiments.variants import MODELS
@@ -61,12 +62,12 @@ def lstm_steps_per_s(T: int, device: torch.device, seconds: float) -> float:
     sync()
     print("ready", flush=True)
     sys.stdin.readline()  # every process starts timing together
-    steps, tic = 0, time.perf_counter()
+    steps, tic, began = 0, time.perf_counter(), time.time()
     while time.perf_counter() - tic < seconds:
         step()
         steps += 1
     sync()
-    return steps / (time.perf_counter() - tic)
+    return {"steps_per_s": steps / (time.perf_counter() - tic), "from": began, "to": time.time()}
 
 
 def gan_epoch_s(device: torch.device, steps: int) -> float:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     on_gpu = device.type == "cuda"
     seconds = args.seconds or (10.0 if on_gpu else 2.0)
     if args.worker:
-        print(json.dumps({"steps_per_s": lstm_steps_per_s(args.worker, device, seconds)}))
+        print(json.dumps(lstm_steps_per_s(args.worker, device, seconds)))
         return {}
     lengths = [int(t) for t in (args.lengths or ("100,1000" if on_gpu else "10,20")).split(",")]
     counts = [int(n) for n in args.processes.split(",")]
@@ -111,8 +112,13 @@ def main(argv: list[str] | None = None) -> dict:
                      for _ in range(n)]
             for proc in procs:  # each has imported torch, built its model and taken its warm-up steps
                 assert proc.stdout.readline().strip() == "ready", f"a timing process failed ({' '.join(command)})"
-            rates = [json.loads(p.communicate("go\n")[0].strip().splitlines()[-1])["steps_per_s"] for p in procs]
-            total = sum(rates)
+            for proc in procs:  # all start timing at once
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            timed = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+            if max(t["from"] for t in timed) > min(t["to"] for t in timed):  # the measurement's premise
+                raise RuntimeError(f"the {n} processes at T={T} were not timed side by side")
+            total = sum(t["steps_per_s"] for t in timed)
             one = one or total
             results["lstm"][f"T{T}x{n}"] = total
             print(f"{T:>6} {n:>10} {total / n:>14.1f} {total:>14.1f} {total / one:>7.2f}x", flush=True)
