@@ -23,7 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.palindrome_figures import gradient_flow_frame, reported_runs
-from analysis.selection import ACC, ablation_runs, comparison_runs
+from analysis.gan_figures import configuration_label, exploration_frame_of, history_frame
+from analysis.selection import ACC, ablation_runs, comparison_runs, init_name, narrowed_cells
 from analysis.statistics import breaking_point, solve_rates
 from experiments.variants import CONTRAST
 
@@ -52,8 +53,6 @@ class Evidence:
 
 def gather_evidence(runs: pd.DataFrame, gan_run: dict | None = None, exploration: list[dict] | None = None
                     ) -> Evidence:
-    from analysis.gan_figures import history_frame  # the GAN's part reads its own records
-
     evidence = Evidence(exploration=exploration or [])
     best = reported_runs(runs)
     if not best.empty:
@@ -64,8 +63,8 @@ def gather_evidence(runs: pd.DataFrame, gan_run: dict | None = None, exploration
         shared = set.intersection(*(set(comparison[comparison["variant"] == v]["T"]) for v in CONTRAST))
         means = comparison[comparison["T"].isin(shared)].groupby("variant")[ACC].mean()
         evidence.shared_means = {variant: float(mean) for variant, mean in means.items()}
-        for cell, cell_runs in _narrowed_cells(comparison).items():
-            evidence.narrowed[cell] = bool(cell_runs["solved"].all())
+        for (variant, T), cell_runs in narrowed_cells(comparison).items():
+            evidence.narrowed[f"{variant} T={T}"] = bool(cell_runs["solved"].all())
     if (found := gradient_flow_frame(runs)) is not None:
         means = found[1].groupby(["variant", "when", "t"])["norm"].mean()
         for (variant, when), norms in means.groupby(level=[0, 1]):
@@ -83,22 +82,6 @@ def gather_evidence(runs: pd.DataFrame, gan_run: dict | None = None, exploration
         if "eval/FID" in history:
             evidence.gan_evals = history.dropna(subset=["eval/FID"])
     return evidence
-
-
-def init_name(value) -> str:
-    """A forget-gate initialisation as the report names it: "0", "1" or "chrono"."""
-    return "chrono" if str(value) == "chrono" else f"{float(value):g}"
-
-
-def _narrowed_cells(comparison: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The (variant, T) cells that ran only part of their variant's learning-rate grid, keyed "LSTM (chrono) T=100"."""
-    cells = {}
-    for variant, runs in comparison.groupby("variant"):
-        grid = set(runs["lr"])
-        for T, cell in runs.groupby("T"):
-            if set(cell["lr"]) != grid:
-                cells[f"{variant} T={int(T)}"] = cell
-    return cells
 
 
 # --- the claims: one function per key of report.tex's \claim{key}{...} ---
@@ -234,15 +217,9 @@ def narrowed_cells_solved_every_run(e: Evidence) -> Verdict:
                    "; ".join(f"{cell}: {'all' if solved else 'not all'} solved" for cell, solved in e.narrowed.items()))
 
 
-def _exploration_table() -> Callable:
-    from analysis.gan_figures import configuration_label, exploration_frame_of
-    return configuration_label, exploration_frame_of
-
-
 @claim("gan-choice-not-separated")
 def chosen_gan_configuration_within_runner_up_range(e: Evidence) -> Verdict:
-    _, frame_of = _exploration_table()
-    table = frame_of(e.exploration)
+    table = exploration_frame_of(e.exploration)
     rerun = table[table["seeds"] > 1] if not table.empty else table
     if len(rerun) < 2:
         return _lacking("exploration configurations run on several seeds")
@@ -258,8 +235,7 @@ REGULARISERS = {"real_label": 1.0, "d_dropout": 0.0, "d_spectral_norm": False, "
 
 @claim("gan-regularisers-score-below")
 def each_regulariser_scores_below_the_same_training_without_it(e: Evidence) -> Verdict:
-    label, frame_of = _exploration_table()
-    table = frame_of(e.exploration)
+    table = exploration_frame_of(e.exploration)
     if table.empty:
         return _lacking("GAN exploration")
     pairs = []
@@ -267,10 +243,9 @@ def each_regulariser_scores_below_the_same_training_without_it(e: Evidence) -> V
         config = record["config"]
         for key, off in REGULARISERS.items():
             if key in config and config[key] != off:
-                base = label({**config, key: off})
+                this, base = configuration_label(config), configuration_label({**config, key: off})
                 if base in table.index:
-                    pairs.append((label(config), float(table.loc[label(config), "IS"]), base,
-                                  float(table.loc[base, "IS"])))
+                    pairs.append((this, float(table.loc[this, "IS"]), base, float(table.loc[base, "IS"])))
     pairs = list(dict.fromkeys(pairs))
     if not pairs:
         return _lacking("exploration run with a regulariser beside the same training without it")

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.claims import init_name
 from analysis.palindrome_figures import gradient_flow_frame, reported_runs
-from analysis.selection import ACC, SOLVED, ablation_runs, comparison_runs
+from analysis.selection import ACC, SOLVED, ablation_runs, comparison_runs, init_name, narrowed_cells
 from analysis.statistics import breaking_point, solve_rates
 from analysis.style import model_order, variant_order, variant_slugs
 from experiments.variants import CONTRAST
@@ -227,29 +226,26 @@ def _narrow_grid_numbers(comparison: pd.DataFrame) -> dict[str, object]:
     """Where a length ran only part of its variant's grid (the chrono LSTM at T = 100 on the CPU): the first such
     cell, the rates it ran and left out, and what the rates left out needed at the next shorter length (median share
     of the budget their solved runs took), the reason the sweep gives for leaving them out."""
-    for variant in [v for v in variant_order() if v in set(comparison["variant"])]:
-        runs = comparison[comparison["variant"] == variant]
-        grid = set(runs["lr"].unique())
-        for T in sorted(runs["T"].unique()):
-            cell = runs[runs["T"] == T]
-            missing = sorted(grid - set(cell["lr"].unique()))
-            if not missing:
-                continue
-            out: dict[str, object] = {
-                "narrow-grid-cell": f"{variant} at $T={int(T)}$",
-                "narrow-grid-rates": ", ".join(_lr(lr) for lr in sorted(cell["lr"].unique())),
-                "narrow-grid-left-out": ", ".join(_lr(lr) for lr in missing),
-                "narrow-grid-seeds": cell["seed"].nunique()}
-            shorter = runs[(runs["T"] < T) & runs["lr"].isin(missing)]
-            if len(shorter):
-                previous = shorter[shorter["T"] == shorter["T"].max()]
-                solved = previous[previous["solved"]]
-                share = (solved["steps_to_target"] / solved["step_budget"]).median() if len(solved) else None
-                out["narrow-grid-shorter-T"] = int(previous["T"].iloc[0])
-                out["narrow-grid-shorter-share"] = _pct(share) if share is not None else "--"
-                out["narrow-grid-shorter-solved"] = f"{len(solved)} of {len(previous)}"
-            return out
-    return {}
+    cells = narrowed_cells(comparison)
+    if not cells:
+        return {}
+    (variant, T), cell = next(iter(cells.items()))
+    runs = comparison[comparison["variant"] == variant]
+    missing = sorted(set(runs["lr"]) - set(cell["lr"]))
+    out: dict[str, object] = {
+        "narrow-grid-cell": f"{variant} at $T={T}$",
+        "narrow-grid-rates": ", ".join(_lr(lr) for lr in sorted(cell["lr"].unique())),
+        "narrow-grid-left-out": ", ".join(_lr(lr) for lr in missing),
+        "narrow-grid-seeds": cell["seed"].nunique()}
+    shorter = runs[(runs["T"] < T) & runs["lr"].isin(missing)]
+    if len(shorter):
+        previous = shorter[shorter["T"] == shorter["T"].max()]
+        solved = previous[previous["solved"]]
+        share = (solved["steps_to_target"] / solved["step_budget"]).median() if len(solved) else None
+        out["narrow-grid-shorter-T"] = int(previous["T"].iloc[0])
+        out["narrow-grid-shorter-share"] = _pct(share) if share is not None else "--"
+        out["narrow-grid-shorter-solved"] = f"{len(solved)} of {len(previous)}"
+    return out
 
 
 def _check_numbers(runs: pd.DataFrame, best: pd.DataFrame, history: pd.DataFrame | None = None) -> dict[str, object]:

@@ -109,3 +109,22 @@ def crossfit_runs(comparison: pd.DataFrame) -> pd.DataFrame:
     if not rows:
         return comparison.iloc[0:0].assign(lr_chosen=pd.Series(dtype=float))
     return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def narrowed_cells(comparison: pd.DataFrame) -> dict[tuple[str, int], pd.DataFrame]:
+    """The (variant, T) cells of the main comparison that ran only part of their variant's learning-rate grid (the
+    CPU profile's chrono LSTM at T = 100), with their runs, in the order of the variants and lengths."""
+    from analysis.style import variant_order
+
+    cells = {}
+    for variant in [v for v in variant_order() if v in set(comparison["variant"])]:
+        runs = comparison[comparison["variant"] == variant]
+        for T, cell in runs.groupby("T"):
+            if set(cell["lr"]) != set(runs["lr"]):
+                cells[(variant, int(T))] = cell
+    return cells
+
+
+def init_name(value) -> str:
+    """A forget-gate initialisation as the report names it: "0", "1" or "chrono"."""
+    return "chrono" if str(value) == "chrono" else f"{float(value):g}"

@@ -25,6 +25,7 @@ import yaml
 from experiments.infra.cli import UsageError, arg, parse_args, run_main
 from experiments.infra.record import OUT_ENV
 from experiments.infra.sweep_file import run_command, runner_module
+from experiments.infra.tracker import wandb_server
 from experiments.infra.worker import Worker
 
 
@@ -44,8 +45,7 @@ def sweep_config(sweep_id: str) -> dict:
     try:
         return dict(wandb.Api().sweep(sweep_id).config)
     except Exception as error:  # an unknown sweep, an unreachable server: W&B raises several kinds
-        server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
-        raise UsageError(f"W&B at {server} did not give sweep {sweep_id} ({type(error).__name__}: "
+        raise UsageError(f"W&B at {wandb_server()} did not give sweep {sweep_id} ({type(error).__name__}: "
                          f"{str(error).splitlines()[0][:120] if str(error) else 'no answer'}); check the id and "
                          "that the server answers") from None
 

@@ -148,9 +148,11 @@ def _start(job: Job, worker: Worker, slot: int, gpus: list[str]) -> Job:
     job.log = job.sweep.folder / "logs" / f"run-{job.sweep.previous + job.sweep.started:04d}.log"
     job.sweep.started += 1
     job.log.write_text(shlex.join(command) + "\n")
-    job.process = worker.start(command, env, job.log) or subprocess.Popen(
-        command, stdout=open(job.log, "a"), stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
-        preexec_fn=stop_with_parent)
+    job.process = worker.start(command, env, job.log)
+    if job.process is None:  # not `python -m <runner>` (a sweep with a program path): a process of its own
+        with open(job.log, "a") as handle:
+            job.process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                           stdin=subprocess.DEVNULL, preexec_fn=stop_with_parent)
     job.slot, job.started = slot, time.monotonic()
     return job
 

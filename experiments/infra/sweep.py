@@ -36,7 +36,7 @@ from experiments.infra.agent import sweep_config
 from experiments.infra.cli import UsageError, arg, parse_args, run_main
 from experiments.infra.local_pool import run_local
 from experiments.infra.sweep_file import plain_value, load_sweep, run_command  # noqa: F401 - the sweep runner's public names
-from experiments.infra.tracker import wandb_mode, warn
+from experiments.infra.tracker import wandb_mode, wandb_server, warn
 from experiments.infra.wandb_agents import agent_commands, check_server, create_wandb_sweep, launch_agents  # noqa: F401
 
 
@@ -61,10 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError("give exactly one of --sweep=sweeps/<name>.yaml or --join=entity/project/id")
     if args.backend not in ("auto", "local", "wandb"):
         raise UsageError(f"--backend={args.backend} is not one of auto, local, wandb")
-    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else visible_gpus()
-    if args.gpus and not args.dry_run and (missing := sorted(set(gpus) - set(visible_gpus()), key=str)):
+    visible = visible_gpus()
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else visible
+    if args.gpus and not args.dry_run and (missing := sorted(set(gpus) - set(visible), key=str)):
         raise UsageError(f"--gpus={args.gpus}: no GPU {', '.join(missing)} on this machine (it has "
-                         f"{', '.join(visible_gpus()) or 'none'}); name the GPUs that exist")
+                         f"{', '.join(visible) or 'none'}); name the GPUs that exist")
     if args.join:
         joined = [path.strip() for path in args.join.split(",") if path.strip()]
         if not joined or any(path.count("/") != 2 for path in joined):
@@ -100,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 sweep_path = create_wandb_sweep(config, args.project)
             except Exception as error:
                 if args.backend == "wandb":
-                    server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
-                    raise UsageError(f"W&B at {server} did not create the sweep ({type(error).__name__}: "
+                    raise UsageError(f"W&B at {wandb_server()} did not create the sweep ({type(error).__name__}: "
                                      f"{str(error).splitlines()[0][:160] if str(error) else 'no answer'}); check that "
                                      "the server answers there and your key (`wandb login`), or use --backend=local"
                                      ) from None

@@ -38,11 +38,16 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+def wandb_server() -> str:
+    """The W&B server this process talks to: WANDB_BASE_URL, else W&B's cloud."""
+    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+
+
 def has_wandb_credentials() -> bool:
     """An API key in the environment or in ~/.netrc for the W&B host, without asking the server."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    host = urlparse(wandb_server()).hostname or "api.wandb.ai"
     try:
         return netrc.netrc().authenticators(host) is not None
     except (FileNotFoundError, netrc.NetrcParseError, OSError):

@@ -21,6 +21,7 @@ from pathlib import Path
 from experiments.infra.cli import stop_processes
 from experiments.infra.record import OUT_ENV
 from experiments.infra.sweep_file import with_group
+from experiments.infra.tracker import wandb_server
 
 STAGGER_S = 1.0  # seconds between agent starts, so agents don't all ask the server at once
 POLL_S = 1.0  # how often the launcher looks for an agent that finished its sweep
@@ -48,7 +49,7 @@ def check_server(timeout_s: float = 5.0) -> None:
 
     from experiments.infra.cli import UsageError
 
-    server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    server = wandb_server()
     try:
         urllib.request.urlopen(server, timeout=timeout_s)
     except urllib.error.HTTPError:
@@ -75,7 +76,7 @@ def sweep_url(sweep_path: str) -> str:
     from wandb.util import api_to_app_url
 
     entity, project, sweep_id = sweep_path.split("/")
-    app = os.environ.get("WANDB_APP_URL") or api_to_app_url(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    app = os.environ.get("WANDB_APP_URL") or api_to_app_url(wandb_server())
     return f"{app.rstrip('/')}/{entity}/{project}/sweeps/{sweep_id}"
 
 
