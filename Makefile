@@ -49,7 +49,7 @@ $(STAMP): requirements.txt
 	@echo "installing requirements into $(VENV) (first time: several minutes, torch is large)"
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | $(PIP_QUIET)
 	@$(PY) -W ignore -c "import torch, torchvision, wandb, sweeps, seaborn" && touch $(STAMP)
-	@$(PY) -m models.lstm_kernel  # builds the LSTM's C loop with the machine's C compiler (else: its Python loop)
+	@$(PY) -m models.step_kernel  # builds the models' C loops with the machine's C compiler (else: their Python loops)
 
 test: install ## Lint (ruff), then the test suite (CPU; W&B disabled but for a local stand-in of its server)
 	$(PY) -m ruff check .

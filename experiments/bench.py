@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -21,17 +22,33 @@ import torch.nn.functional as F
 
 from experiments.infra.cli import arg, flush_denormals, keep_freed_memory, parse_args, resolve_device, run_main
 from experiments.rmsprop import RMSprop
-from models import lstm_kernel
-from models.lstm import LSTM
+from models import lstm
 from models.rnn import RNN
+from models.step_kernel import StepKernel
+
+
+@dataclass(frozen=True)
+class Row:
+    """A from-scratch model timed against the torch.nn module it implements."""
+
+    name: str
+    ours: Callable[[int, int], torch.nn.Module]  # (input_dim, hidden) -> our model
+    theirs: type[torch.nn.Module]  # torch.nn.LSTM, ... (batch_first)
+    kernel: StepKernel | None = None  # its C step loop, if it has one: the Python loop is timed beside it
+
+
+ROWS = [
+    Row("lstm", lambda input_dim, hidden: lstm.LSTM(input_dim, hidden), torch.nn.LSTM, lstm.KERNEL),
+    Row("rnn", RNN, torch.nn.RNN),
+]
 
 
 class TorchRecurrent(torch.nn.Module):
-    """torch.nn.LSTM / torch.nn.RNN with the same output layer as ours, for the comparison only."""
+    """A torch.nn recurrent module with the same output layer as ours, for the comparison only."""
 
-    def __init__(self, kind: str, input_dim: int, hidden: int) -> None:
+    def __init__(self, core: type[torch.nn.Module], input_dim: int, hidden: int) -> None:
         super().__init__()
-        self.core = (torch.nn.LSTM if kind == "lstm" else torch.nn.RNN)(input_dim, hidden, batch_first=True)
+        self.core = core(input_dim, hidden, batch_first=True)
         self.head = torch.nn.Linear(hidden, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,23 +107,23 @@ def main(argv: list[str] | None = None) -> None:
         thread_counts = [all_threads]
     print(f"ms per training step (forward, backward, clip, RMSprop), B={args.batch_size}, H={args.hidden}, {device}, "
           f"freed memory {'kept' if kept else 'returned to the OS (glibc default)'}, denormals flushed")
-    c_loop = device.type == "cpu" and lstm_kernel.loop_name() == "c"
-    print(f"ours: the LSTM's {'C' if c_loop else 'Python'} loop (models/lstm_kernel.py)"
-          + ("; python ms: its Python loop, the fallback" if c_loop else ""))
+    c_loops = [row.name for row in ROWS if row.kernel and device.type == "cpu" and row.kernel.loop_name() == "c"]
+    print(f"ours: {', '.join(c_loops) if c_loops else 'no model'} with its C step loop (models/*_step.c)"
+          + ("; python ms: the Python loop, the fallback" if c_loops else ""))
     print(f"{'model':<6}{'T':>5}{'threads':>9}{'ours ms':>10}{'torch.nn ms':>13}{'ours/torch':>12}"
-          + (f"{'python ms':>11}{'python/torch':>14}" if c_loop else ""))
+          + (f"{'python ms':>11}{'python/torch':>14}" if c_loops else ""))
     for threads in thread_counts:
         torch.set_num_threads(threads)
         for T in (int(t) for t in args.T.split(",")):
-            for kind in ("lstm", "rnn"):
+            for row in ROWS:
                 torch.manual_seed(0)
-                ours = (LSTM(10, args.hidden) if kind == "lstm" else RNN(10, args.hidden)).to(device)
-                theirs = TorchRecurrent(kind, 10, args.hidden).to(device)
+                ours = row.ours(10, args.hidden).to(device)
+                theirs = TorchRecurrent(row.theirs, 10, args.hidden).to(device)
                 ours_ms = time_step(ours, T, args.batch_size, device, args.repeats)
                 theirs_ms = time_step(theirs, T, args.batch_size, device, args.repeats)
-                line = f"{kind:<6}{T:>5}{threads:>9}{ours_ms:>10.2f}{theirs_ms:>13.2f}{ours_ms / theirs_ms:>12.2f}"
-                if c_loop and kind == "lstm":
-                    with lstm_kernel.python_loop():
+                line = f"{row.name:<6}{T:>5}{threads:>9}{ours_ms:>10.2f}{theirs_ms:>13.2f}{ours_ms / theirs_ms:>12.2f}"
+                if row.name in c_loops:
+                    with row.kernel.python_loop():
                         python_ms = time_step(ours, T, args.batch_size, device, args.repeats)
                     line += f"{python_ms:>11.2f}{python_ms / theirs_ms:>14.2f}"
                 print(line)

@@ -27,10 +27,13 @@ import math
 import torch
 from torch import nn
 
-from models import lstm_kernel
+from models.step_kernel import I64, P, StepKernel
 from models.skeleton import from_skeleton
 
 GATES = ("g", "i", "f", "o")  # order of the fused blocks: equations (1), (2), (3), (4)
+# The elementwise part of a step and of its backward pass in C (models/lstm_step.c; the argument layouts are there).
+KERNEL = StepKernel("lstm_step.c", {"lstm_forward_step": [P, P, P, I64, P, P, P, I64, I64],
+                                    "lstm_backward_step": [P, P, P, P, I64, P, P, I64, I64]})
 
 
 def parse_forget_bias(value: float | str) -> float | str:
@@ -91,9 +94,9 @@ class LSTM(nn.Module):
 
     @property
     def loop(self) -> str:
-        """Which implementation of the time loop runs: "c" (models/lstm_kernel.py) or "python" (CUDA, or no
+        """Which implementation of the time loop runs: "c" (models/lstm_step.c) or "python" (CUDA, or no
         compiler). The two agree to float rounding, not bit for bit, so a run's record names it."""
-        return lstm_kernel.loop_name() if self.W_h.device.type == "cpu" else "python"
+        return KERNEL.loop_name() if self.W_h.device.type == "cpu" else "python"
 
     def _block(self, tensor: torch.Tensor, gate: str) -> torch.Tensor:
         k = GATES.index(gate)
@@ -169,7 +172,7 @@ class _LSTMSequence(torch.autograd.Function):
         o (1 - tanh(c)^2)                                   so  dc = dc' + dh o (1 - tanh(c)^2)
       (dc' is what reaches c(t) from c(t+1)), which makes a backward step four elementwise operations.
     - dL/dpre is kept for every step, so the weight gradient is one large matrix product after the loop.
-    On the CPU, where models/lstm_kernel.py could build its C kernel, each step's elementwise part (forward and
+    On the CPU, where models/step_kernel.py could build its C kernel, each step's elementwise part (forward and
     backward) is one fused C pass over the same quantities instead (tanh taken directly, the weights unscaled); the
     Python operations above are the fallback and the reference the tests hold it to.
     """
@@ -192,7 +195,7 @@ class _LSTMSequence(torch.autograd.Function):
         W_back = W if want_x else W[:, I + 1 :]  # dL/d[x, 1, h] or only dL/dh(t-1)
         grad_h = grad_h_last.contiguous()
         grad_c = torch.zeros_like(grad_h)
-        steps = lstm_kernel.steps_for(D)  # the C kernel's, or None: the Python operations below
+        steps = KERNEL.steps_for(D)  # the C kernel's, or None: the Python operations below
         for t in range(length - 1, -1, -1):
             if steps is not None:  # the same step's elementwise part in one C pass (grad_h's rows may be strided)
                 forget_next = forget[t + 1].data_ptr() if t + 1 < length else None
@@ -228,7 +231,7 @@ def _lstm_loop(x: torch.Tensor, W: torch.Tensor, for_backward: bool) -> tuple[to
     xh[:length, :, :I] = x
     xh[:, :, I] = 1.0
     xh[0, :, I + 1 :] = 0.0  # h(0) = 0
-    if (steps := lstm_kernel.steps_for(x)) is not None:
+    if (steps := KERNEL.steps_for(x)) is not None:
         return _lstm_loop_c(steps[0], xh, W, length, for_backward)
     W_scaled = W.clone()
     W_scaled[:H] *= 2  # the g block's pre-activation doubled: sigmoid(2z) gives tanh(z) = 2 sigmoid(2z) - 1
@@ -266,7 +269,7 @@ def _lstm_loop(x: torch.Tensor, W: torch.Tensor, for_backward: bool) -> tuple[to
 
 def _lstm_loop_c(forward_step, xh: torch.Tensor, W: torch.Tensor, length: int, for_backward: bool
                  ) -> tuple[torch.Tensor, tuple]:
-    """``_lstm_loop`` with each step's elementwise work in C (models/lstm_kernel.py): the same matrix product, then
+    """``_lstm_loop`` with each step's elementwise work in C (models/lstm_step.c): the same matrix product, then
     one fused pass for (1)-(6) and the products the backward pass needs. Evaluation runs the same pass into
     one step's scratch buffers, so its logits are still the training path's bit for bit."""
     _, batch, K = xh.shape

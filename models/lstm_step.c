@@ -1,6 +1,6 @@
 /* One LSTM time step's elementwise work, fused into a single pass, for models/lstm.py's loop (equations (1)-(6)
  * and their backward pass). The matrix products stay torch's; what this file replaces is a dozen separate torch
- * operations per step, each a pass over memory plus Python overhead. models/lstm_kernel.py compiles it (with
+ * operations per step, each a pass over memory plus Python overhead. models/step_kernel.py compiles it (with
  * -ffast-math, so that the compiler vectorises exp and tanh) and calls it through ctypes.
  *
  * Layouts (row-major, one row per batch element; H hidden units):

@@ -60,3 +60,21 @@ def another_value(field, strings: dict[str, str]):
     if field.name not in strings:
         raise KeyError(f"no other value given for the string field {field.name!r}")
     return strings[field.name]
+
+
+def use_loop(monkeypatch: pytest.MonkeyPatch, kernel, loop: str) -> None:
+    """Make a model's step kernel (models/step_kernel.py) run its C loop or its Python loop for one test, restored
+    after it; skips the C loop where this machine has no C compiler."""
+    import os
+    import shutil
+
+    if loop == "c":
+        if shutil.which(os.environ.get("CC", "cc")) is None:
+            pytest.skip("no C compiler here: the models run only their Python loops")
+        library = kernel.load()
+        assert library is not None, f"a C compiler is here, but {kernel.source.name} did not build"
+    else:
+        library = None
+    monkeypatch.setattr(kernel, "_library", library)
+    monkeypatch.setattr(kernel, "_loaded", True)
+    assert kernel.loop_name() == loop

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,23 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import lstm_kernel
 from experiments.variants import MODELS, check_model
-from models.lstm import LSTM, _LSTMSequence
+from tests.conftest import use_loop
+from models.lstm import KERNEL, LSTM, _LSTMSequence
 from models.rnn import RNN
 
 
 @pytest.fixture(params=["c", "python"])
 def lstm_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on each of the LSTM's two loops: its elementwise work in C (models/lstm_kernel.py), where this
+    """Run the test on each of the LSTM's two loops: its elementwise work in C (models/lstm_step.c), where this
     machine has a C compiler, and the Python loop, the fallback."""
-    if request.param == "python":
-        monkeypatch.setitem(lstm_kernel._state, "library", None)
-    elif shutil.which(os.environ.get("CC", "cc")) is None:
-        pytest.skip("no C compiler here: the LSTM runs only its Python loop")
-    else:
-        assert lstm_kernel.library() is not None, "a C compiler is here, but the LSTM's C kernel did not build"
-    assert lstm_kernel.loop_name() == request.param
+    use_loop(monkeypatch, KERNEL, request.param)
     return request.param
 
 FORBIDDEN = {"LSTM", "RNN", "GRU", "LSTMCell", "RNNCell", "GRUCell"}  # as attributes of torch.nn
@@ -119,16 +112,13 @@ def test_the_c_loop_gives_the_python_loops_outputs_and_gradients(monkeypatch: py
     """The C kernel is a faster form of the same loop: in float64 it agrees with the Python loop to rounding, in the
     float32 the runs use to float32 rounding (not bit for bit: it computes tanh directly, the Python loop as
     2 sigmoid(2z) - 1), over a long sequence, for the weights and the input."""
-    if shutil.which(os.environ.get("CC", "cc")) is None:
-        pytest.skip("no C compiler here: the LSTM runs only its Python loop")
     torch.manual_seed(0)
     for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         x = torch.randn(60, 16, 10, dtype=dtype, requires_grad=True)  # (L, B, I), time-major
         W = (0.3 * torch.randn(4 * 32, 10 + 1 + 32, dtype=dtype)).requires_grad_()
         results = []
         for loop in ("c", "python"):
-            monkeypatch.setitem(lstm_kernel._state, "library", lstm_kernel._load() if loop == "c" else None)
-            assert lstm_kernel.loop_name() == loop
+            use_loop(monkeypatch, KERNEL, loop)
             h = _LSTMSequence.apply(x, W)
             grad_x, grad_W = torch.autograd.grad((h * torch.linspace(-1, 1, 32, dtype=dtype)).sum(), (x, W))
             results.append((h.detach(), grad_x, grad_W))
@@ -140,8 +130,8 @@ def test_the_c_loop_gives_the_python_loops_outputs_and_gradients(monkeypatch: py
 def test_without_a_c_compiler_the_lstm_runs_its_python_loop_and_says_so(tmp_path) -> None:
     """A machine without a compiler (here: CC names a program that fails) must still install and train; one line
     on stderr says which loop runs."""
-    code = ("import torch; from models import lstm_kernel; from models.lstm import LSTM; "
-            "LSTM(10, 8)(torch.zeros(2, 5, 10)).sum().backward(); print(lstm_kernel.loop_name())")
+    code = ("import torch; from models.lstm import KERNEL, LSTM; "
+            "LSTM(10, 8)(torch.zeros(2, 5, 10)).sum().backward(); print(KERNEL.loop_name())")
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                             env={**os.environ, "CC": "false"}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
