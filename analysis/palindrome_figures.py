@@ -23,6 +23,18 @@ CHANCE = 0.1  # ten digits
 BOOTSTRAP_SEED = 0  # seaborn's 95% intervals are bootstrapped: seeded, a figure is the same on every build
 
 
+def panels(count: int, height_in: float, **kwargs) -> tuple[plt.Figure, list]:
+    """One panel per model line, in rows of at most three (four or more go on two rows), the page's width."""
+    columns = count if count <= 3 else -(-count // 2)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(WIDTH_IN, height_in * (1 if rows == 1 else 0.8 * rows)),
+                             squeeze=False, **kwargs)
+    flat = list(axes.flat)
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
+
+
 def variants_in(frame: pd.DataFrame) -> list[str]:
     return [v for v in variant_order() if v in set(frame["variant"])]
 
@@ -105,8 +117,8 @@ def solved_vs_steps(runs: pd.DataFrame) -> plt.Figure | None:
     variants = variants_in(reported)
     lengths = sorted(reported["T"].unique())
     colors = dict(zip(lengths, sns.color_palette("viridis", len(lengths))))
-    fig, axes = plt.subplots(1, len(variants), figsize=(WIDTH_IN, 2.7), sharey=True, squeeze=False)
-    for ax, variant in zip(axes[0], variants):
+    fig, axes = panels(len(variants), 2.7, sharey=True, sharex=True, layout="constrained")
+    for ax, variant in zip(axes, variants):
         chosen = reported[reported["variant"] == variant]
         for T, cell in chosen.groupby("T"):
             curve = solved_by_step(cell)
@@ -119,10 +131,11 @@ def solved_vs_steps(runs: pd.DataFrame) -> plt.Figure | None:
                 at = np.interp(censored["steps_done"], steps, fraction)
                 ax.scatter(censored["steps_done"], at, marker="|", s=40, color=colors[T], zorder=3)
             ax.plot([budget], [fraction[-1]], marker=">", markersize=3, color=colors[T])
-        ax.set(title=variant, xlabel="training step", ylabel="fraction of runs solved", ylim=(-0.03, 1.03))
-    handles, labels = _legend_entries(axes[0])
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(labels), 8),
-               frameon=False, fontsize=8)
+        place = ax.get_subplotspec()
+        ax.set(title=variant, xlabel="training step" if place.is_last_row() else "", ylim=(-0.03, 1.03),
+               ylabel="fraction solved" if place.is_first_col() else "")
+    handles, labels = _legend_entries(axes)
+    fig.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 8), frameon=False, fontsize=8)
     return fig
 
 
@@ -144,16 +157,18 @@ def lr_heatmaps(runs: pd.DataFrame) -> plt.Figure | None:
     if grid.empty or grid["lr"].nunique() < 2:
         return None
     variants = variants_in(grid)
-    widths = [grid[grid["variant"] == v]["T"].nunique() + 1.5 for v in variants]  # one column per T, plus labels
-    fig, axes = plt.subplots(1, len(variants), figsize=(WIDTH_IN, 2.7), squeeze=False, layout="constrained",
-                             gridspec_kw={"width_ratios": widths})
-    for ax, variant in zip(axes[0], variants):
+    if len(variants) <= 3:  # one row: a column per T, plus the labels
+        widths = [grid[grid["variant"] == v]["T"].nunique() + 1.5 for v in variants]
+        fig, axes = panels(len(variants), 2.7, layout="constrained", gridspec_kw={"width_ratios": widths})
+    else:
+        fig, axes = panels(len(variants), 2.7, layout="constrained")
+    for ax, variant in zip(axes, variants):
         table = grid[grid["variant"] == variant].pivot_table(index="lr", columns="T", values=ACC, aggfunc="mean")
         table = table.sort_index(ascending=False)
         sns.heatmap(table, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"size": 7},
                     cbar=False, ax=ax)
         ax.set_yticklabels([f"{lr:.0e}" for lr in table.index], rotation=0)
-        ax.set(title=variant, xlabel="T", ylabel="learning rate" if ax is axes[0][0] else "")
+        ax.set(title=variant, xlabel="T", ylabel="learning rate" if ax.get_subplotspec().is_first_col() else "")
         ax.tick_params(axis="y", length=0)
     return fig
 
