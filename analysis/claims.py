@@ -42,6 +42,7 @@ class Evidence:
     points: dict[str, dict] = field(default_factory=dict)  # variant label -> breaking point (analysis.statistics)
     rates: pd.DataFrame = field(default_factory=pd.DataFrame)  # solve rates per (variant, T), Wilson intervals
     shared_means: dict[str, float] = field(default_factory=dict)  # RNN, LSTM -> mean accuracy where both ran
+    lr_shares: dict[str, dict[float, float]] = field(default_factory=dict)  # variant -> lr -> share of runs solved
     gradflow: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (variant, init|final) -> mean norms
     forget_bias: dict[str, float] = field(default_factory=dict)  # init (0, 1, chrono) -> mean accuracy at the long T
     encoding: pd.Series = field(default_factory=pd.Series)  # mean accuracy per (model, input_encoding, T)
@@ -63,6 +64,8 @@ def gather_evidence(runs: pd.DataFrame, gan_run: dict | None = None, exploration
         shared = set.intersection(*(set(comparison[comparison["variant"] == v]["T"]) for v in CONTRAST))
         means = comparison[comparison["T"].isin(shared)].groupby("variant")[ACC].mean()
         evidence.shared_means = {variant: float(mean) for variant, mean in means.items()}
+        for (variant, lr), share in comparison.groupby(["variant", "lr"])["solved"].mean().items():
+            evidence.lr_shares.setdefault(variant, {})[float(lr)] = float(share)
         for (variant, T), cell_runs in narrowed_cells(comparison).items():
             evidence.narrowed[f"{variant} T={T}"] = bool(cell_runs["solved"].all())
     if (found := gradient_flow_frame(runs)) is not None:
@@ -190,14 +193,46 @@ def chrono_ends_highest_and_zero_bias_lowest(e: Evidence) -> Verdict:
     return Verdict(holds, f"accuracy b_f=0 {acc['0']:.3f}, b_f=1 {acc['1']:.3f}, chrono {acc['chrono']:.3f}")
 
 
+def _beyond_interval(e: Evidence, further: str, nearer: str) -> Verdict:
+    """Whether ``further``'s breaking point lies beyond ``nearer``'s interval (its lower bound above the other's
+    upper bound; beyond every length counts as infinite)."""
+    if not {further, nearer} <= set(e.points):
+        return _lacking(f"breaking points of the {further} and the {nearer}")
+    high, low = e.points[nearer], e.points[further]
+    nearer_high = float("inf") if high["censored"] == "above" else (high["high"] or 0.0)
+    further_low = float("inf") if low["censored"] == "above" else (low["low"] or 0.0)
+    return Verdict(further_low > nearer_high, f"{_t50_text(further, low)}; {_t50_text(nearer, high)}")
+
+
 @claim("init-decides-reach")
 def chrono_initialisation_moves_the_breaking_point(e: Evidence) -> Verdict:
-    if not {"LSTM (chrono)", "LSTM"} <= set(e.points):
-        return _lacking("breaking points of both LSTM initialisations")
-    chrono, plain = e.points["LSTM (chrono)"], e.points["LSTM"]
-    plain_high = float("inf") if plain["censored"] == "above" else (plain["high"] or 0.0)
-    chrono_low = float("inf") if chrono["censored"] == "above" else (chrono["low"] or 0.0)
-    return Verdict(chrono_low > plain_high, f"{_t50_text('LSTM (chrono)', chrono)}; {_t50_text('LSTM', plain)}")
+    return _beyond_interval(e, "LSTM (chrono)", "LSTM")
+
+
+@claim("gru-beyond-lstm")
+def gru_breaking_point_beyond_the_lstms_interval(e: Evidence) -> Verdict:
+    return _beyond_interval(e, "GRU", "LSTM")
+
+
+@claim("gru-needs-largest-rate")
+def gru_solves_everything_at_the_largest_rate_only(e: Evidence) -> Verdict:
+    if "GRU" not in e.lr_shares or len(e.lr_shares["GRU"]) < 2:
+        return _lacking("GRU runs at two learning rates or more")
+    shares = e.lr_shares["GRU"]
+    smallest, largest = shares[min(shares)], shares[max(shares)]
+    return Verdict(largest == 1.0 and smallest < 0.5,
+                   f"GRU runs solved: {smallest:.0%} at lr {min(shares):g}, {largest:.0%} at lr {max(shares):g}")
+
+
+@claim("gru-gradient-opens")
+def gru_gradient_vanishes_at_initialisation_and_not_after_training(e: Evidence) -> Verdict:
+    if not {("GRU", "init"), ("GRU", "final"), ("LSTM", "init")} <= set(e.gradflow):
+        return _lacking("gradient measurements of the GRU and the LSTM")
+    gru, lstm = _decay(e.gradflow[("GRU", "init")]), _decay(e.gradflow[("LSTM", "init")])
+    trained = _decay(e.gradflow[("GRU", "final")])
+    return Verdict(gru > 100 * lstm and 0.1 < trained < 10,
+                   f"last-over-first gradient: GRU {gru:,.0f} at initialisation (LSTM {lstm:,.0f}), "
+                   f"{trained:.2g} after training")
 
 
 @claim("no-encoding-wins-everywhere")

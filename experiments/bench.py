@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 from experiments.infra.cli import arg, flush_denormals, keep_freed_memory, parse_args, resolve_device, run_main
 from experiments.rmsprop import RMSprop
-from models import lstm
+from models import gru, lstm
+from models.gru import GRU
 from models.rnn import RNN
 from models.step_kernel import StepKernel
 
@@ -40,6 +41,7 @@ class Row:
 ROWS = [
     Row("lstm", lambda input_dim, hidden: lstm.LSTM(input_dim, hidden), torch.nn.LSTM, lstm.KERNEL),
     Row("rnn", RNN, torch.nn.RNN),
+    Row("gru", GRU, torch.nn.GRU, gru.KERNEL),
 ]
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from models.gru import GRU
 from models.lstm import LSTM, parse_forget_bias
 from models.rnn import RNN
 
@@ -74,6 +75,7 @@ MODELS: dict[str, Model] = {model.name: model for model in (
     Model("lstm", "LSTM", lambda input_dim, hidden, *, forget_bias, T, **_: LSTM(
         input_dim, hidden, forget_bias=forget_bias, max_len=T - 1), cost=4.0, colour=0,  # four gates: 4x the RNN
         settings=frozenset({"forget_bias"})),
+    Model("gru", "GRU", lambda input_dim, hidden, **_: GRU(input_dim, hidden), cost=3.0, colour=4),  # three gates
 )}
 for _row in MODELS.values():  # a row that breaks the contract stops every entry point at once, in one line
     if (_missing := check_model(_row)) is not None:
@@ -110,6 +112,7 @@ VARIANTS: list[Variant] = [
     Variant("RNN", "rnn", {}, "rnn", colour=3),
     Variant("LSTM", "lstm", {"forget_bias": 1.0}, "lstm", colour=0),
     Variant("LSTM (chrono)", "lstm", {"forget_bias": "chrono"}, "lstm-chrono", colour=2),
+    Variant("GRU", "gru", {}, "gru", colour=4),
 ]
 # The pair set side by side where one contrast is drawn (the gradient-flow length, the learning-rate sentence): the
 # baseline and the model the study asks about.

@@ -123,6 +123,9 @@ MAKE_FALSE = {
     "gan-improves-over-training": lambda e: setattr(e, "gan_evals", e.gan_evals.assign(**{"eval/FID": 1.0})),
     "ema-improves": lambda e: e.gan.update({"final_raw/IS": 10.0}),
     "gan-below-real": lambda e: e.gan.update({"final/IS": 10.0}),
+    "gru-beyond-lstm": lambda e: e.points.update({"GRU": {**e.points["LSTM"]}}),
+    "gru-needs-largest-rate": lambda e: e.lr_shares["GRU"].update({min(e.lr_shares["GRU"]): 1.0}),
+    "gru-gradient-opens": lambda e: e.gradflow.update({("GRU", "init"): e.gradflow[("LSTM", "init")]}),
 }
 
 
