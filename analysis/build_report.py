@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.infra.cli import UsageError, arg, missing_tex, parse_args, run_main
+from experiments.infra.cli import UsageError, arg, parse_args, run_main
+
+TEX_PACKAGES = "latexmk texlive-latex-recommended texlive-fonts-recommended"
+
+
+def missing_tex() -> str | None:
+    """None when TeX can build the report (latexmk and pdflatex on PATH), else one line saying what to install."""
+    if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
+        return f"TeX is not installed; on Debian/Ubuntu: sudo apt-get install {TEX_PACKAGES}"
+    return None
+
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = [

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.infra.record import RECORD, RecordError, local_records, reused_from
+from experiments.infra.record import RECORD, RecordError, local_records
 from experiments.infra.cli import UsageError, arg, parse_args, run_main
 from experiments.infra.tracker import git_commit
 
@@ -34,6 +34,12 @@ class Args:
     runs: str = arg("runs", "the study's run records")
     out: str = arg("results", "the reference folder (replaced)")
     profile: str = arg("cpu", "the study profile the runs come from, for the provenance")
+
+
+def reused_from(record: dict) -> str | None:
+    """Where a record was copied from: earlier versions of the sweep runner copied a run that two sweeps shared into
+    the second (``meta.reused_from``); such a copy is counted once and never timed. None for a run that trained."""
+    return record.get("meta", {}).get("reused_from")
 
 
 def _runs_by_group(records: list[dict]) -> dict[str, dict[str, int]]:

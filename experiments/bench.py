@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from experiments.infra.cli import arg, flush_denormals, keep_freed_memory, parse_args, resolve_device, run_main
+from experiments.cpu_settings import flush_denormals, keep_freed_memory
+from experiments.infra.cli import arg, parse_args, resolve_device, run_main
 from experiments.rmsprop import RMSprop
 from models import gru, lstm
 from models.gru import GRU

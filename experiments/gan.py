@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import save_image
 
+from experiments.cpu_settings import keep_freed_memory
 from experiments.infra.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.gan_metrics import sample_quality
 from experiments.mnist_classifier import classifier_path, classify, load_classifier, scaled
@@ -392,7 +393,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 def cli(argv: list[str] | None = None) -> None:
     """The command line: ``python -m`` calls it, and so does the sweep's warm worker (experiments/infra/worker.py)."""
-    run_main(main, argv, keep_memory=True)  # training: glibc keeps freed activations for the next step
+    keep_freed_memory()  # training: glibc keeps freed activations for the next step
+    run_main(main, argv)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from experiments.cpu_settings import keep_freed_memory
 from experiments.infra.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.mnist_data import MNISTBatches, load_mnist
 from experiments.infra.record import atomic_path
@@ -140,7 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 def cli(argv: list[str] | None = None) -> None:
     """The command line: ``python -m`` calls it, and so does the sweep's warm worker (experiments/infra/worker.py)."""
-    run_main(main, argv, keep_memory=True)  # training: glibc keeps freed activations for the next step
+    keep_freed_memory()  # training: glibc keeps freed activations for the next step
+    run_main(main, argv)
 
 
 if __name__ == "__main__":

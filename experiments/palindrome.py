@@ -27,8 +27,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from experiments.infra.cli import (Alias, UsageError, arg, check_writable, flush_denormals, parse_args,
-                                   resolve_device, run_main)
+from experiments.cpu_settings import flush_denormals, keep_freed_memory
+from experiments.infra.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
 from experiments.infra.progress import Progress
 from experiments.infra.record import default_out, foreign_record, run_folder, unshown_settings_tag
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- seeding: one place; the same seed gives the same run on the CPU ---
     torch.set_num_threads(args.threads)  # the thread count alone decides the floating-point order: part of the run
-    flush_denormals()  # vanishing gradients reach float32's denormals, 100x slower on x86 (experiments/infra/cli.py)
+    flush_denormals()  # vanishing gradients reach float32's denormals, 100x slower on x86 (experiments/cpu_settings.py)
     torch.manual_seed(args.seed)
 
     # --- data ---
@@ -347,7 +347,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 def cli(argv: list[str] | None = None) -> None:
     """The command line: ``python -m`` calls it, and so does the sweep's warm worker (experiments/infra/worker.py)."""
-    run_main(main, argv, keep_memory=True)  # training: glibc keeps freed activations for the next step
+    keep_freed_memory()  # training: glibc keeps freed activations for the next step
+    run_main(main, argv)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from experiments.infra.cli import UsageError, arg, missing_tex, parse_args, run_main, stop_processes
+from analysis.build_report import missing_tex
+from experiments.infra.cli import UsageError, arg, parse_args, run_main, stop_processes
 from experiments.gan import Args as GanArgs
 from experiments.gan import run_name as gan_run_name
 from experiments.infra.progress import STUDY_AFTER_ENV, minutes
-from experiments.infra.record import has_record, write_json
+from experiments.infra.record import find_record, write_json
 from experiments.infra.sweep_file import in_profile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +124,7 @@ def stage_commands(args: Args) -> list[tuple[str, list[list[str]]]]:
 def gan_done(out: str, flags: list[str]) -> bool:
     """The GAN run these flags make already has a complete record (an unfinished one resumes from its checkpoint)."""
     gan_args = parse_args(GanArgs, flags)  # the GAN stage's own flags, parsed its own way
-    return has_record(Path(out) / gan_run_name(gan_args))
+    return find_record(Path(out) / gan_run_name(gan_args)) is not None
 
 
 def run_side_by_side(commands: list[list[str]], env: dict | None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -180,8 +181,7 @@ def test_a_run_in_the_warm_worker_is_the_run_a_cold_start_makes(tiny_sweep: Path
 
 def test_the_thread_count_is_part_of_a_run_and_of_its_name(tmp_path: Path) -> None:
     """One thread unless a flag says otherwise, recorded as the number that trained the run; another count is another
-    run (the floating-point order differs), with a name of its own. The committed records say 0 (made before the
-    count was fixed, at one thread) and are the same runs as threads=1."""
+    run (the floating-point order differs), with a name of its own; every committed record names its count."""
     from experiments.infra.record import foreign_record, identity
     from experiments.palindrome import Args, run_name
 
@@ -190,7 +190,10 @@ def test_the_thread_count_is_part_of_a_run_and_of_its_name(tmp_path: Path) -> No
     import dataclasses
 
     one, two = dataclasses.asdict(Args()), dataclasses.asdict(Args(threads=2))
-    assert identity(one) != identity(two) and identity({**one, "threads": 0}) == identity(one)
+    assert identity(one) != identity(two)
+    committed = {json.loads(gzip.open(path).read())["config"].get("threads")
+                 for path in (ROOT / "results" / "runs").glob("length_*/*/record.json.gz")}
+    assert committed == {1}
     flags = ["--T=4", "--steps=20", "--eval_every=10", "--hidden=8", "--grad_flow=False", f"--out={tmp_path}"]
     assert run_module("experiments.palindrome", *flags, "--threads=2").returncode == 0
     record, = tmp_path.rglob("*thr2*/record.json")
@@ -259,7 +262,7 @@ def test_agent_commands_one_per_gpu_slot_each_pinned_to_its_device() -> None:
     commands = sweep_runner.agent_commands("me/proj/abc", gpus=["0", "0", "1", "1"], agents=1, out="somewhere")
     assert [env["CUDA_VISIBLE_DEVICES"] for env, _ in commands] == ["0", "0", "1", "1"]
     for env, command in commands:
-        assert command == [sys.executable, "-m", "experiments.infra.agent", "--sweep_id=me/proj/abc"]
+        assert command == [sys.executable, "-m", "experiments.infra.wandb_agents", "--sweep_id=me/proj/abc"]
         assert env["STUDY_RUNS_DIR"] == str(Path("somewhere").resolve())
     cpu = sweep_runner.agent_commands("me/proj/abc", gpus=[], agents=2)
     assert len(cpu) == 2 and all("CUDA_VISIBLE_DEVICES" not in env for env, _ in cpu)
@@ -339,7 +342,7 @@ def test_dry_run_of_the_wandb_backend_prints_sweep_and_agents(tiny_sweep: Path) 
 
     joined = make("agents", SWEEP_ID="me/proj/abc", GPUS="2,2", DRY_RUN="1")
     assert joined.returncode == 0 and joined.stdout.count("CUDA_VISIBLE_DEVICES=2") == 2
-    assert "experiments.infra.agent --sweep_id=me/proj/abc" in joined.stdout
+    assert "experiments.infra.wandb_agents --sweep_id=me/proj/abc" in joined.stdout
 
 
 def test_runs_from_a_wandb_sweep_have_the_local_columns_and_a_copy_for_offline(tmp_path: Path, monkeypatch,

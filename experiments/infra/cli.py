@@ -11,11 +11,7 @@ Errors a user can fix (a bad flag value, a missing file) are raised as ``UsageEr
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import dataclasses
-import platform
-import shutil
 import signal
 import sys
 import tempfile
@@ -122,54 +118,11 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed memory for reuse instead of handing it back to the OS; False where not glibc.
-
-    A training step on the CPU allocates tens of MB of activations and gradients and frees them at its end. By
-    default glibc returns such blocks to the OS, so the next step faults every page of them in again; keeping them
-    made an LSTM step at T=100 about 14% faster here (``make bench``). Memory stays at the peak of one step.
-    """
-    if platform.system() != "Linux" or not (name := ctypes.util.find_library("c")):
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
-        return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 1 << 25))
-    except (OSError, AttributeError):  # a libc without mallopt (musl)
-        return False
-
-
-def flush_denormals() -> None:
-    """Flush float denormals to zero in this process's arithmetic (x86: FTZ/DAZ), without numpy's warnings.
-
-    Vanishing gradients, the subject of this study, reach float32's denormal range (below 1e-38), where x86
-    arithmetic is about 100x slower: an RNN step at T=100 took 2.5x as long. Flushing them to zero changes nothing an
-    optimiser could see. numpy measures each float type's limits the first time anything asks for them; measured
-    with flushing on, the smallest subnormal reads as zero and numpy warns about it (four lines at the end of every
-    run), so the limits are measured first.
-    """
-    import numpy as np
-
-    for kind in (np.float16, np.float32, np.float64, np.longdouble):
-        np.finfo(kind)  # measures and caches the type's limits
-    torch.set_flush_denormal(True)
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM (what ``kill``, ``timeout`` and a batch scheduler's soft limit send), raised where the process is, so
     that everything that cleans up after Ctrl-C (stopping workers, writing nothing half-done) runs for it too."""
 
     exit_status = 143  # 128 + SIGTERM, as the shell reports a process ended by it
-
-
-TEX_PACKAGES = "latexmk texlive-latex-recommended texlive-fonts-recommended"
-
-
-def missing_tex() -> str | None:
-    """None when TeX can build the report (latexmk and pdflatex on PATH), else one line saying what to install."""
-    if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
-        return f"TeX is not installed; on Debian/Ubuntu: sudo apt-get install {TEX_PACKAGES}"
-    return None
 
 
 def _raise_terminated(signum, frame) -> None:
@@ -198,13 +151,9 @@ def stop_processes(processes: list, interrupt: KeyboardInterrupt, grace_s: float
 
 
 def run_main(main: Callable[[list[str] | None], object], argv: list[str] | None = None,
-             keep_memory: bool = False,
              interrupted: str | None = "interrupted: no record was written for the unfinished run") -> None:
     """Run a runner's main, turning UsageError into one line on stderr and exit status 2, and Ctrl-C or SIGTERM into
-    the line ``interrupted`` (None: main has said it) and exit status 130 or 143. ``keep_memory``: the training
-    runners keep freed memory for the next step (``keep_freed_memory``); nothing else needs it."""
-    if keep_memory:
-        keep_freed_memory()
+    the line ``interrupted`` (None: main has said it) and exit status 130 or 143."""
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(argv)

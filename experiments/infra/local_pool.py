@@ -1,16 +1,11 @@
-"""The local backend of the sweep runner: one pool of workers over one or several grid sweeps.
+"""The local backend of the sweep runner: one pool of warm workers over one or several grid sweeps.
 
-    from experiments.infra.local_pool import run_local
     run_local([load_sweep("sweeps/length_rnn.yaml"), load_sweep("sweeps/length_lstm.yaml")], Path("runs"), slots=2)
 
-W&B's sweep engine (``sweeps.next_run``, through ``sweep_file.grid_runs``) expands each grid; the runs of every
-sweep start costliest first (``sweep_file.expected_cost``), so the pool does not end on one long run. Runs whose
-records are complete are skipped (resume). Each slot has a warm worker (experiments/infra/worker.py): a run is the
-command ``wandb agent`` would run, started from an interpreter that has imported torch and W&B once, at the thread
-count the runner sets (--threads, one by default). On GPUs each slot is pinned to its entry of ``gpus`` (the same id
-listed twice: two slots on that GPU). Progress lines come from ``experiments.infra.progress.PoolProgress``. No sweep
-repeats another's runs, so every run is trained once. Random and bayes sweeps belong to W&B's server
-(``--backend=wandb``).
+W&B's sweep engine expands each grid (sweep_file.grid_runs); the runs of every sweep start costliest first
+(sweep_file.expected_cost), so the pool does not end on one long run, and runs whose records are complete are
+skipped (resume). Each slot has a warm worker (worker.py), pinned on GPUs to its entry of ``gpus`` (an id listed
+twice: two slots on that GPU). Progress lines: progress.PoolProgress.
 """
 
 from __future__ import annotations
@@ -18,7 +13,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -27,7 +21,7 @@ from pathlib import Path
 from experiments.infra.cli import Terminated, stop_processes
 from experiments.infra.record import RECORD, RecordError, local_records, read_record
 from experiments.infra.sweep_file import expected_cost, grid_runs, run_command, runner_module
-from experiments.infra.worker import Worker, WorkerRun, stop_with_parent
+from experiments.infra.worker import Worker, WorkerRun
 
 
 @dataclass
@@ -55,7 +49,7 @@ class Job:
     sweep: SweepPlan
     params: dict
     cost: float
-    process: subprocess.Popen | WorkerRun | None = None
+    process: WorkerRun | None = None
     log: Path | None = None
     slot: int = -1
     started: float = 0.0
@@ -97,17 +91,15 @@ def run_local(configs: list[dict], out: Path, slots: int, gpus: list[str] | None
         (plan.folder / "logs").mkdir(parents=True, exist_ok=True)
     print(f"sweeps {', '.join(plan.name for plan in plans)}: {len(jobs)} runs to do, {skipped} already complete; "
           f"{slots} workers{' on GPUs ' + ','.join(gpus) if gpus else ''}; logs in <sweep>/logs", file=sys.stderr)
-    modules = sorted({runner_module(plan.config) for plan in plans})
-    workers = [Worker(modules) for _ in range(min(slots, len(jobs)))]
+    workers = [Worker(sorted({runner_module(plan.config) for plan in plans})) for _ in range(min(slots, len(jobs)))]
     tally = PoolProgress(plans, jobs, slots)
     running: list[Job] = []
     try:
         while jobs or running:
             while len(running) < len(workers) and jobs:
-                job = jobs.pop(0)
-                free = sorted(set(range(len(workers))) - {j.slot for j in running})[0]
-                running.append(_start(job, workers[free], free, gpus))
-                tally.started_job(job)
+                free = min(set(range(len(workers))) - {j.slot for j in running})
+                running.append(_start(jobs.pop(0), workers[free], free, gpus))
+                tally.started_job(running[-1])
             time.sleep(0.2)
             for job in [j for j in running if j.process.poll() is not None]:
                 running.remove(job)
@@ -115,7 +107,7 @@ def run_local(configs: list[dict], out: Path, slots: int, gpus: list[str] | None
                 record = _own_record(job) if ok else None
                 status = "ok" if ok else f"FAILED (exit {job.process.returncode}: {_last_line(job.log)}; log {job.log})"
                 tally.finished(job, status, record["summary"] if record else None)
-    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (experiments.infra.cli.Terminated)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (cli.Terminated)
         for job in running:  # passed on (a Ctrl-C in a terminal has reached them already, a signal to us has not)
             job.process.send_signal(signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
         stop_processes([job.process for job in running], interrupt)  # each run stops without writing its record
@@ -129,8 +121,7 @@ def run_local(configs: list[dict], out: Path, slots: int, gpus: list[str] | None
 
 def _own_record(job: Job) -> dict | None:
     """The record the job's run wrote: the runner names it on its last line (``... -> <path>``)."""
-    text = job.log.read_text(errors="replace") if job.log else ""
-    for line in reversed(text.splitlines()):
+    for line in reversed(job.log.read_text(errors="replace").splitlines()):
         if " -> " in line and line.rstrip().endswith(RECORD):
             path = Path(line.rsplit(" -> ", 1)[1].strip())
             try:
@@ -149,10 +140,6 @@ def _start(job: Job, worker: Worker, slot: int, gpus: list[str]) -> Job:
     job.sweep.started += 1
     job.log.write_text(shlex.join(command) + "\n")
     job.process = worker.start(command, env, job.log)
-    if job.process is None:  # not `python -m <runner>` (a sweep with a program path): a process of its own
-        with open(job.log, "a") as handle:
-            job.process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                           stdin=subprocess.DEVNULL, preexec_fn=stop_with_parent)
     job.slot, job.started = slot, time.monotonic()
     return job
 

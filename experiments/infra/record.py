@@ -33,9 +33,6 @@ PLACEMENT = ("out", "group", "project")
 # it may resume its own checkpoint. The CPU thread count is not among them: it changes the floating-point order, and
 # with it a run's trajectory, so it is part of what a run computes.
 EXECUTION = ("device", "data", "classifier", "resume")
-# Records made before the thread count was fixed say threads 0 ("torch's default"); the sweep pool that made the
-# committed ones ran each at one thread (OMP_NUM_THREADS=1), so 0 there means 1.
-LEGACY_THREADS = {0: 1}
 
 
 class RecordError(Exception):
@@ -63,11 +60,6 @@ def find_record(run_dir: str | Path) -> Path | None:
     has not finished (records appear only whole)."""
     plain = record_path(run_dir)
     return next((path for path in (plain, plain.with_suffix(".json.gz")) if path.exists()), None)
-
-
-def has_record(run_dir: str | Path) -> bool:
-    """Whether the run in ``run_dir`` finished."""
-    return find_record(run_dir) is not None
 
 
 @contextlib.contextmanager
@@ -132,30 +124,18 @@ def read_record(path: str | Path) -> dict:
     return record
 
 
-def record_paths(folder: str | Path) -> list[Path]:
-    """Every record file below ``folder``, sorted."""
-    folder = Path(folder)
-    return sorted([*folder.rglob(RECORD), *folder.rglob(RECORD + ".gz")]) if folder.is_dir() else []
-
-
 def local_records(folder: str | Path) -> list[dict]:
     """Every complete record below ``folder``, each with ``run_dir`` set to where it lies."""
     folder = Path(folder)
     if not folder.is_dir():
         raise RecordError(f"{folder} is not a folder of runs; run a sweep first (make sweep) or point at results/runs")
-    records = []
-    for path in record_paths(folder):
-        record = read_record(path)
-        record["run_dir"] = str(path.parent)
-        records.append(record)
-    return records
+    paths = sorted([*folder.rglob(RECORD), *folder.rglob(RECORD + ".gz")])
+    return [{**read_record(path), "run_dir": str(path.parent)} for path in paths]
 
 
 def identity(config: dict) -> str:
     """What a run computes: its whole configuration but where it is filed and how it executes (PLACEMENT,
     EXECUTION), as a comparable key."""
-    config = {**config, "threads": LEGACY_THREADS.get(config["threads"], config["threads"])} if "threads" in config \
-        else config
     return json.dumps({k: v for k, v in config.items() if k not in PLACEMENT + EXECUTION}, sort_keys=True,
                       default=str)
 
@@ -184,15 +164,7 @@ def foreign_record(run_dir: str | Path, config: dict) -> str | None:
         return None  # an unreadable record is no record: the run replaces it
     if identity(theirs) == identity(config):
         return None
-    differ = sorted(k for k in {*theirs, *config} - set(PLACEMENT + EXECUTION) if theirs.get(k) != config.get(k)
-                    and not (k == "threads" and LEGACY_THREADS.get(theirs.get(k)) == config.get(k)))
+    differ = sorted(k for k in {*theirs, *config} - set(PLACEMENT + EXECUTION) if theirs.get(k) != config.get(k))
     shown = ", ".join(f"{k}={theirs.get(k)!r} there, {config.get(k)!r} here" for k in differ[:3])
     return (f"{path} is the record of another configuration ({shown}); it is left as it is: give this run "
             "another --out, or delete that folder to replace it")
-
-
-def reused_from(record: dict) -> str | None:
-    """Where a record was copied from: earlier versions of the sweep runner copied a run that two sweeps shared into
-    the second (``meta.reused_from``; such copies are in the committed results/ of that time). Counted once and never
-    timed by packing; None for a run that trained."""
-    return record.get("meta", {}).get("reused_from")

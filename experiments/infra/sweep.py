@@ -2,27 +2,15 @@
 
     python -m experiments.infra.sweep --sweep=sweeps/length_lstm.yaml            # auto: W&B if logged in, else local
     python -m experiments.infra.sweep --sweep=sweeps/length_rnn.yaml,sweeps/length_lstm.yaml --workers=2   # one pool
-    python -m experiments.infra.sweep --sweep=sweeps/length_lstm.yaml --backend=wandb --gpus=0,1,2,3
+    python -m experiments.infra.sweep --sweep=sweeps/length_lstm.yaml --backend=wandb --gpus=0,0,1,1  # 2 per GPU
     python -m experiments.infra.sweep --join=entity/project/abc123 --gpus=0,1     # more agents for an existing sweep
     python -m experiments.infra.sweep --sweep=sweeps/length_lstm.yaml --dry_run=True   # print the commands, run nothing
 
-The YAML is a W&B sweep configuration (``method``, ``metric``, ``parameters``, ``program`` or ``command``) and is
-validated with W&B's own schema before anything runs. Both backends build each run's command line the way
-``wandb agent`` does (``${env} ${interpreter} -m experiments.palindrome ${args}``), so a run is the same process
-whichever path starts it.
-
-Local backend: W&B's sweep engine (``sweeps.next_run``, what W&B's local controller uses) expands each grid and a
-pool of ``workers`` warm workers runs the runs, each logging to W&B in the mode the environment gives (offline
-here) and writing its record under ``<out>/<sweep name>/``. Runs whose records are complete are skipped, so
-rerunning an interrupted sweep resumes it. A failed run is reported and the sweep goes on. Random and bayes sweeps
-need W&B's server: ``--backend=wandb``.
-
-W&B backend: ``wandb.sweep`` creates the sweep on the server and one agent (experiments/infra/agent.py: W&B's
-``wandb.agent`` with a warm worker) is started per entry of ``--gpus`` (``--gpus=0,0,1,1``: two on each of two
-GPUs), or ``--agents`` on the CPU, each logging to ``<out>/<sweep name>/agents/``.
-
-This module is the command line; the pieces live beside it: ``sweep_file`` (validation, expansion, command lines),
-``local_pool`` (the local backend), ``wandb_agents`` (the W&B backend), ``progress`` (the pool's progress lines).
+The YAML is a W&B sweep configuration, validated with W&B's own schema before anything runs (sweep_file.py). Both
+backends run each run as the command line ``wandb agent`` builds, in a warm worker (worker.py), so a run gives the
+same record whichever path starts it. Local (local_pool.py): grid sweeps only, in one pool; complete records are
+skipped, so a rerun resumes. W&B (wandb_agents.py): the server creates the sweeps (any method) and one agent runs
+per entry of ``--gpus``, or ``--agents`` on the CPU.
 """
 
 from __future__ import annotations
@@ -32,12 +20,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.infra.agent import sweep_config
 from experiments.infra.cli import UsageError, arg, parse_args, run_main
 from experiments.infra.local_pool import run_local
-from experiments.infra.sweep_file import plain_value, load_sweep, run_command  # noqa: F401 - the sweep runner's public names
+from experiments.infra.sweep_file import load_sweep, plain_value, run_command  # noqa: F401 - the runner's public names
 from experiments.infra.tracker import wandb_mode, wandb_server, warn
-from experiments.infra.wandb_agents import agent_commands, check_server, create_wandb_sweep, launch_agents  # noqa: F401
+from experiments.infra.wandb_agents import (agent_commands, check_server, create_wandb_sweep,  # noqa: F401
+                                            launch_agents, sweep_config)
 
 
 @dataclass
@@ -77,45 +65,42 @@ def main(argv: list[str] | None = None) -> int:
         return launch_agents([(path, Path(args.out) / "agents") for path in joined], gpus, args.agents, args.dry_run,
                              args.out)
 
-    overrides = args.overrides or None
-    configs = [load_sweep(path.strip(), overrides) for path in args.sweep.split(",") if path.strip()]  # all checked
-    backend = args.backend
-    if backend == "auto":
-        backend = "wandb" if wandb_mode() == "online" else "local"
-    if backend == "local" and (other := next((c for c in configs if c["method"] != "grid"), None)):
+    configs = [load_sweep(path.strip(), args.overrides or None) for path in args.sweep.split(",") if path.strip()]
+    backend = args.backend if args.backend != "auto" else "wandb" if wandb_mode() == "online" else "local"
+    if backend == "wandb" and (created := _create_sweeps(configs, args)) is not None:
+        return launch_agents(created, gpus, args.agents, args.dry_run, args.out)
+    if other := next((c for c in configs if c["method"] != "grid"), None):
         raise UsageError(f"sweep {other['name']} is a {other['method']} sweep: the local pool runs grid sweeps; run it "
                          "with --backend=wandb (make sweep BACKEND=wandb), whose server runs random and bayes sweeps")
-    if backend == "wandb":
-        if args.dry_run:
-            for config in configs:
-                print(f"wandb sweep --project {args.project} <{config['name']}>   # creates the sweep, prints its id")
-            launch_agents([(f"<entity>/{args.project}/<{config['name']} id>", Path()) for config in configs], gpus,
-                          args.agents, True, args.out)
-            return 0
-        # Every sweep is created first; then each agent slot works through them in order (wandb_agents).
-        created = []
-        if args.backend == "wandb":
-            check_server()
-        for config in configs:
-            try:
-                sweep_path = create_wandb_sweep(config, args.project)
-            except Exception as error:
-                if args.backend == "wandb":
-                    raise UsageError(f"W&B at {wandb_server()} did not create the sweep ({type(error).__name__}: "
-                                     f"{str(error).splitlines()[0][:160] if str(error) else 'no answer'}); check that "
-                                     "the server answers there and your key (`wandb login`), or use --backend=local"
-                                     ) from None
-                warn(f"W&B unreachable ({type(error).__name__}); running the sweeps locally instead")
-                break
-            print(f"created W&B sweep {sweep_path}", file=sys.stderr)
-            created.append((sweep_path, Path(args.out) / config["name"] / "agents"))
-        else:
-            ids = ",".join(path for path, _ in created)
-            print(f"more agents elsewhere: make agents SWEEP_ID={ids}", file=sys.stderr)
-            return launch_agents(created, gpus, args.agents, False, args.out)
-    workers = args.workers or len(gpus) or os.cpu_count() or 1
-    result = run_local(configs, Path(args.out), workers, gpus, dry_run=args.dry_run)
+    result = run_local(configs, Path(args.out), args.workers or len(gpus) or os.cpu_count() or 1, gpus,
+                       dry_run=args.dry_run)
     return 1 if result["failed"] else 0
+
+
+def _create_sweeps(configs: list[dict], args: Args) -> list[tuple[str, Path]] | None:
+    """Create every sweep on W&B's server: (entity/project/id, agents' log folder) each; None where ``--backend=auto``
+    found the server unreachable (the sweeps then run locally)."""
+    if args.dry_run:
+        for config in configs:
+            print(f"wandb sweep --project {args.project} <{config['name']}>   # creates the sweep, prints its id")
+        return [(f"<entity>/{args.project}/<{config['name']} id>", Path()) for config in configs]
+    if args.backend == "wandb":
+        check_server()
+    created = []
+    for config in configs:
+        try:
+            created.append((create_wandb_sweep(config, args.project), Path(args.out) / config["name"] / "agents"))
+        except Exception as error:
+            if args.backend == "wandb":
+                raise UsageError(f"W&B at {wandb_server()} did not create the sweep ({type(error).__name__}: "
+                                 f"{str(error).splitlines()[0][:160] if str(error) else 'no answer'}); check that "
+                                 "the server answers there and your key (`wandb login`), or use --backend=local"
+                                 ) from None
+            warn(f"W&B unreachable ({type(error).__name__}); running the sweeps locally instead")
+            return None
+        print(f"created W&B sweep {created[-1][0]}", file=sys.stderr)
+    print(f"more agents elsewhere: make agents SWEEP_ID={','.join(path for path, _ in created)}", file=sys.stderr)
+    return created
 
 
 def visible_gpus() -> list[str]:
@@ -126,6 +111,7 @@ def visible_gpus() -> list[str]:
     import torch
 
     return [str(i) for i in range(torch.cuda.device_count())]
+
 
 if __name__ == "__main__":
     run_main(lambda argv: sys.exit(main(argv)), interrupted=None)  # the pool or the agents say what stopped

@@ -79,8 +79,8 @@ def load_sweep(path: str | Path, overrides: str | Path | None = None) -> dict:
                              "with these overrides")
         config["parameters"] = {**config.get("parameters", {}), **(changes.get("every") or {}),
                                 **(changes["sweeps"][name] or {})}
-    if "program" not in config and "command" not in config:
-        raise UsageError(f"{path}: no program or command; add command: "
+    if "-m" not in [str(part) for part in config.get("command", [])][:-1]:  # what the warm workers run
+        raise UsageError(f"{path}: no program or command that runs a module; add command: "
                          "[${env}, ${interpreter}, -m, <runner>, ${args}]")
     if config.get("method") not in METHODS:
         raise UsageError(f"{path}: method {config.get('method')!r} is not one of {', '.join(METHODS)}")
@@ -109,12 +109,12 @@ def with_group(config: dict) -> dict:
 
 
 def runner_module(config: dict) -> str:
-    """The Python module a sweep runs: from ``command``'s ``-m module`` or from ``program``'s path."""
+    """The Python module a sweep runs: its command's ``-m module``."""
     command = [str(c) for c in config.get("command", [])]
-    if "-m" in command:
-        return command[command.index("-m") + 1]
-    program = config.get("program", "")
-    return program[: -len(".py")].replace("/", ".") if program.endswith(".py") else program
+    if "-m" not in command[:-1]:
+        raise UsageError(f"sweep {config.get('name', '?')} runs no module; its command must be "
+                         "[${env}, ${interpreter}, -m, <runner>, ${args}]")
+    return command[command.index("-m") + 1]
 
 
 def _check_parameters(path: Path, config: dict) -> None:

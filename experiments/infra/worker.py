@@ -8,7 +8,7 @@ as a clean child, exactly as ``python -m <runner> --key=value ...`` would run.
 
 Why: a palindrome run on the CPU spends about 3.5 s starting Python and importing torch (a CUDA build) and W&B
 before its first step; over a sweep of short runs that is a large share of its time. Both backends use it: the
-local pool has one worker per slot, a W&B agent (experiments/infra/agent.py) one for its runs.
+local pool has one worker per slot, a W&B agent (experiments/infra/wandb_agents.py) one for its runs.
 
 How: the worker reads one request per line on stdin and forks (``os.fork``) a child per run, which takes the run's
 environment, writes stdout and stderr to the run's log and calls the runner's ``cli(argv)``, the function its
@@ -42,11 +42,11 @@ def stop_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def module_of(command: list[str]) -> tuple[str, list[str]] | None:
-    """(module, argv) of ``[/usr/bin/env] <this python> -m module argv...``; None for any other command."""
+def module_of(command: list[str]) -> tuple[str, list[str]]:
+    """(module, argv) of ``[/usr/bin/env] <this python> -m module argv...``, the only commands a worker runs."""
     parts = command[1:] if Path(command[0]).name == "env" else command
     if len(parts) < 3 or parts[0] != sys.executable or parts[1] != "-m":
-        return None
+        raise ValueError(f"a worker runs `{sys.executable} -m <module> ...`, not {command}")
     return parts[2], parts[3:]
 
 
@@ -108,11 +108,9 @@ class Worker:
             run.started.set()
             run.done.set()
 
-    def start(self, command: list[str], env: dict[str, str], log: str | Path) -> WorkerRun | None:
-        """Start ``command`` in the worker, its output appended to ``log``; None when it is not ``python -m``."""
-        if (found := module_of(command)) is None:
-            return None
-        module, argv = found
+    def start(self, command: list[str], env: dict[str, str], log: str | Path) -> WorkerRun:
+        """Start ``command`` (``python -m <module> ...``) in the worker, its output appended to ``log``."""
+        module, argv = module_of(command)
         request = {"module": module, "argv": argv, "env": dict(env), "log": str(log), "title": " ".join(command)}
         self.current = WorkerRun()
         self.process.stdin.write(json.dumps(request) + "\n")
