@@ -301,29 +301,24 @@ def write_tabular(path: str | Path, columns: str, head: list[str], rows: list[st
 
 
 def comparison_table(runs: pd.DataFrame, path: str | Path) -> Path | None:
-    """Booktabs table: per T and variant, runs solved of reported (Wilson 95% interval), mean final accuracy, the
-    cross-fitted learning rates, median steps to 99% of the solved runs."""
+    """Booktabs table, one row per model and length (a block per model, so it grows down as models are added):
+    runs solved of reported (Wilson 95% interval), mean final accuracy, the cross-fitted learning rates, median
+    steps to 99% of the solved runs."""
     best = reported_runs(runs)
     if best.empty:
         return None
     rates = solve_rates(best).set_index(["variant", "T"])
     variants = [v for v in variant_order() if v in set(best["variant"])]
     rows = []
-    for T in sorted(best["T"].unique()):
-        cells = [str(int(T))]
-        for variant in variants:
-            runs_v = best[(best["variant"] == variant) & (best["T"] == T)]
-            if runs_v.empty:
-                cells += ["--"] * 4
-                continue
+    for variant in variants:
+        if rows:
+            rows.append(r"\midrule")
+        for k, (T, runs_v) in enumerate(best[best["variant"] == variant].groupby("T")):
             rate = rates.loc[(variant, T)]
             steps = runs_v[runs_v["solved"]]["steps_to_target"].dropna()
             lrs = "/".join(f"{lr:.0e}".replace("e-0", "e-") for lr in sorted(set(runs_v["lr_chosen"])))
-            cells += [f"{int(rate['solved'])}/{int(rate['runs'])} [{rate['low']:.2f}, {rate['high']:.2f}]",
-                      f"{runs_v[ACC].mean():.2f}", lrs, f"{int(steps.median()):,}" if len(steps) else "--"]
-        rows.append(" & ".join(cells) + r" \\")
-    header = " & ".join(rf"\multicolumn{{4}}{{c}}{{{v}}}" for v in variants)
-    rules = "".join(rf"\cmidrule(lr){{{2 + 4 * k}-{5 + 4 * k}}}" for k in range(len(variants)))
-    return write_tabular(path, "r" + "lrlr" * len(variants), [rf" & {header} \\", rules,
-                                                            r"$T$" + r" & solved & acc. & lr & steps" * len(variants)
-                                                            + r" \\"], rows)
+            cells = [variant if k == 0 else "", str(int(T)),
+                     f"{int(rate['solved'])}/{int(rate['runs'])} [{rate['low']:.2f}, {rate['high']:.2f}]",
+                     f"{runs_v[ACC].mean():.2f}", lrs, f"{int(steps.median()):,}" if len(steps) else "--"]
+            rows.append(" & ".join(cells) + r" \\")
+    return write_tabular(path, "lrlrlr", [r"model & $T$ & solved [95\%] & acc. & lr & steps \\"], rows)
