@@ -39,7 +39,7 @@ import math
 import torch
 from torch import nn
 
-from models.skeleton import from_skeleton
+from models.skeleton import build
 from models.step_kernel import I64, P, StepKernel
 
 GATES = ("r", "z", "n")  # order of the fused blocks: (G1), (G2), (G3), torch.nn.GRU's
@@ -55,13 +55,7 @@ class GRU(nn.Module):
         """``GRU(input_dim, hidden, num_classes=10)``, or a course skeleton's ``GRU(seq_length, input_dim,
         hidden_dim, output_dim, batch_size, device)`` (models/skeleton.py)."""
         super().__init__()
-        skeleton = from_skeleton(args, kwargs)
-        if skeleton is None:
-            self._build(*args, **kwargs)
-        else:
-            self._build(**{k: v for k, v in skeleton[0].items() if k != "max_len"})
-            if skeleton[1] is not None:
-                self.to(skeleton[1])
+        build(self, args, kwargs)
 
     def _build(self, input_dim: int, hidden: int, num_classes: int = 10) -> None:
         self.input_dim, self.hidden, self.num_classes = input_dim, hidden, num_classes

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from models.step_kernel import I64, P, StepKernel
-from models.skeleton import from_skeleton
+from models.skeleton import build
 
 GATES = ("g", "i", "f", "o")  # order of the fused blocks: equations (1), (2), (3), (4)
 # The elementwise part of a step and of its backward pass in C (models/lstm_step.c; the argument layouts are there).
@@ -56,13 +56,7 @@ class LSTM(nn.Module):
         """``LSTM(input_dim, hidden, num_classes=10, *, forget_bias=1.0, max_len=None)``, or a course skeleton's
         ``LSTM(seq_length, input_dim, hidden_dim, output_dim, batch_size, device)`` (models/skeleton.py)."""
         super().__init__()
-        skeleton = from_skeleton(args, kwargs)
-        if skeleton is None:
-            self._build(*args, **kwargs)
-        else:
-            self._build(**skeleton[0])
-            if skeleton[1] is not None:
-                self.to(skeleton[1])
+        build(self, args, kwargs, uses_max_len=True)
 
     def _build(self, input_dim: int, hidden: int, num_classes: int = 10, *, forget_bias: float | str = 1.0,
                max_len: int | None = None) -> None:

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from models.skeleton import from_skeleton
+from models.skeleton import build
 
 
 class RNN(nn.Module):
@@ -31,13 +31,7 @@ class RNN(nn.Module):
         hidden_dim, output_dim, device)`` or ``RNN(seq_length, input_dim, num_hidden, num_classes, batch_size,
         device)`` (models/skeleton.py)."""
         super().__init__()
-        skeleton = from_skeleton(args, kwargs)
-        if skeleton is None:
-            self._build(*args, **kwargs)
-        else:
-            self._build(**{k: v for k, v in skeleton[0].items() if k != "max_len"})
-            if skeleton[1] is not None:
-                self.to(skeleton[1])
+        build(self, args, kwargs)
 
     def _build(self, input_dim: int, hidden: int, num_classes: int = 10) -> None:
         self.input_dim, self.hidden, self.num_classes = input_dim, hidden, num_classes

@@ -48,3 +48,19 @@ def from_skeleton(args: tuple, kwargs: dict) -> tuple[dict, object] | None:
     if missing:
         raise TypeError(f"the skeleton's constructor needs {' and '.join(missing)} (input_dim, hidden_dim)")
     return ours, device
+
+
+def build(module, args: tuple, kwargs: dict, uses_max_len: bool = False) -> None:
+    """Call ``module._build`` with this project's arguments, taken from ``args``/``kwargs`` in either form, and move
+    the module to a skeleton's device. ``uses_max_len``: the model reads the skeleton's sequence length (the chrono
+    LSTM's horizon); the others drop it."""
+    skeleton = from_skeleton(args, kwargs)
+    if skeleton is None:
+        module._build(*args, **kwargs)
+        return
+    ours, device = skeleton
+    if not uses_max_len:
+        ours.pop("max_len", None)
+    module._build(**ours)
+    if device is not None:
+        module.to(device)
