@@ -163,10 +163,10 @@ def palindrome_results(runs: pd.DataFrame, history: pd.DataFrame | None = None) 
         T, frame = found
         out["gradflow-T"] = T
         init = frame[frame["when"] == "init"].groupby(["variant", "t"])["norm"].mean()
-        for variant in init.index.get_level_values(0).unique():
-            norms = init[variant]
-            # the last step's gradient over the first's
-            out[f"{slugs[variant]}-gradflow-ratio"] = f"{norms.iloc[-1] / norms.iloc[0]:,.0f}"
+        # The last step's gradient over the first's, for each line measured at that length, in the table's order.
+        measured = set(init.index.get_level_values(0))
+        out["gradflow-ratios"] = "; ".join(f"{variant}: {init[variant].iloc[-1] / init[variant].iloc[0]:,.0f}"
+                                           for variant in variant_order() if variant in measured)
 
     out.update(_ablation_numbers(runs))
     out.update(_check_numbers(runs, best, history))
