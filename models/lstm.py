@@ -88,9 +88,8 @@ class LSTM(nn.Module):
 
     @property
     def loop(self) -> str:
-        """Which implementation of the time loop runs: "c" (models/lstm_step.c) or "python" (CUDA, or no
-        compiler). The two agree to float rounding, not bit for bit, so a run's record names it."""
-        return KERNEL.loop_name() if self.W_h.device.type == "cpu" else "python"
+        """Which implementation of the time loop runs: "c" (models/lstm_step.c) or "python" (step_kernel.loop_for)."""
+        return KERNEL.loop_for(self.W_h)
 
     def _block(self, tensor: torch.Tensor, gate: str) -> torch.Tensor:
         k = GATES.index(gate)

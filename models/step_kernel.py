@@ -139,6 +139,11 @@ class StepKernel:
         """Which loop the model runs on the CPU here: "c" or "python"."""
         return "c" if self.library() is not None else "python"
 
+    def loop_for(self, parameter: torch.Tensor) -> str:
+        """Which loop a model whose parameters live where ``parameter`` does runs: "c" or "python" (CUDA, or no
+        compiler). The two agree to float rounding, not bit for bit, so a run's record names it."""
+        return self.loop_name() if parameter.device.type == "cpu" else "python"
+
 
 if __name__ == "__main__":
     for source in sorted(MODELS_DIR.glob("*_step.c")):
