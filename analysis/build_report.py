@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.infra.cli import UsageError, arg, parse_args, run_main
+from experiments.cli import UsageError, arg, parse_args, run_main
 
 TEX_PACKAGES = "latexmk texlive-latex-recommended texlive-fonts-recommended"
 

@@ -16,7 +16,7 @@ import seaborn as sns
 
 from analysis.style import COLORBLIND, WIDTH_IN
 from experiments.gan_metrics import COVERED_SHARE
-from experiments.infra.record import RecordError, find_record, local_records, read_record
+from experiments.record import RecordError, find_record, local_records, read_record
 
 MOMENTS = (("start", "start (before any update)"), ("half", "halfway"), ("end", "end of training"))
 

@@ -19,8 +19,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from analysis.gan_figures import find_gan_run
-from experiments.infra.cli import UsageError, arg, parse_args, run_main
-from experiments.infra.record import atomic_write
+from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.record import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "analysis" / "gan.ipynb"

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.infra.cli import UsageError, arg, parse_args, run_main
+from experiments.cli import UsageError, arg, parse_args, run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.infra.record import RecordError, local_records
+from experiments.record import RecordError, local_records
 
 WANDB_PREFIX = "wandb:"
 CACHE_DIR = Path(".cache/wandb")

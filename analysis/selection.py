@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from experiments.infra.record import EXECUTION, PLACEMENT
+from experiments.record import EXECUTION, PLACEMENT
 from experiments.palindrome import SOLVED_ACC, Args
 from experiments.variants import variant_of
 

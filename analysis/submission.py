@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis import build_report
-from experiments.infra.cli import UsageError, arg, parse_args, run_main
-from experiments.infra.record import atomic_path
+from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.record import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = ["report.tex", "README.md", "Makefile", "requirements.txt", "analysis/gan.ipynb", "course/README.md"]

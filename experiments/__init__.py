@@ -6,6 +6,8 @@
 
 ``palindrome.py``, ``gan.py`` and ``mnist_classifier.py`` are the runners; ``palindrome_data.py`` and
 ``mnist_data.py`` the data; ``variants.py`` the table of models and variants; ``rmsprop.py`` the optimiser;
-``gan_metrics.py`` how the GAN is judged; ``study.py`` the whole study. How runs are launched and recorded (the
-command-line plumbing, the run record, the tracker, the sweep runner) lives in ``experiments/infra/``.
+``gan_metrics.py`` how the GAN is judged; ``study.py`` the whole study. What every runner shares: ``cli.py`` (flags,
+one-line errors, Ctrl-C and SIGTERM), ``record.py`` (the run record), ``tracker.py`` (W&B + the record) and
+``progress.py`` (a run's progress line). The sweep runner, which starts runs (local pool | W&B agents), is
+``experiments/infra/``.
 """

@@ -27,13 +27,13 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 
 from experiments.cpu_settings import keep_freed_memory
-from experiments.infra.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.gan_metrics import sample_quality
 from experiments.mnist_classifier import classifier_path, classify, load_classifier, scaled
 from experiments.mnist_data import MNISTBatches, load_mnist
-from experiments.infra.progress import Progress
-from experiments.infra.record import atomic_path, default_out, foreign_record, unshown_settings_tag
-from experiments.infra.tracker import Tracker
+from experiments.progress import Progress
+from experiments.record import atomic_path, default_out, foreign_record, unshown_settings_tag
+from experiments.tracker import Tracker
 from models.gan import EMA, Discriminator, Generator, interpolate
 
 G_LOSSES = ("nonsaturating", "minimax")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from experiments.infra.cli import arg, parse_args, resolve_device, run_main
+from experiments.cli import arg, parse_args, resolve_device, run_main
 
 
 @dataclass

@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from experiments.cpu_settings import keep_freed_memory
-from experiments.infra.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.mnist_data import MNISTBatches, load_mnist
-from experiments.infra.record import atomic_path
-from experiments.infra.tracker import Tracker
+from experiments.record import atomic_path
+from experiments.tracker import Tracker
 from models.classifier import MNISTClassifier
 
 RUN_NAME = "mnist_classifier"

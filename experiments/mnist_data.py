@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.infra.cli import UsageError, arg, parse_args, run_main
-from experiments.infra.record import atomic_write
+from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.record import atomic_write
 
 MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",

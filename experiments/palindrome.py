@@ -12,7 +12,7 @@ from too, so its accuracy is exact accuracy, not held-out accuracy), else a fixe
 end on all of it. A run trains for its budget of ``steps + steps_per_T * T`` steps unless it stops early: solved
 (``early_stop`` monitored evaluations in a row at ``early_stop_acc`` or above, confirmed by at least ``target_acc``
 on the whole set) or, with ``give_up``, still at chance after that fraction of the budget. The run logs to W&B
-(see experiments/infra/tracker.py for the mode) and writes ``<out>/<group>/<run name>/record.json``.
+(see experiments/tracker.py for the mode) and writes ``<out>/<group>/<run name>/record.json``.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from experiments.cpu_settings import flush_denormals, keep_freed_memory
-from experiments.infra.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
 from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
-from experiments.infra.progress import Progress
-from experiments.infra.record import default_out, foreign_record, run_folder, unshown_settings_tag
+from experiments.progress import Progress
+from experiments.record import default_out, foreign_record, run_folder, unshown_settings_tag
 from experiments.rmsprop import RMSprop
-from experiments.infra.tracker import Tracker
+from experiments.tracker import Tracker
 from experiments.variants import MODELS as MODEL_TABLE
 from models.lstm import parse_forget_bias
 

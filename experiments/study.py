@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.build_report import missing_tex
-from experiments.infra.cli import UsageError, arg, parse_args, run_main, stop_processes
+from experiments.cli import UsageError, arg, parse_args, run_main, stop_processes
 from experiments.gan import Args as GanArgs
 from experiments.gan import run_name as gan_run_name
-from experiments.infra.progress import STUDY_AFTER_ENV, minutes
-from experiments.infra.record import find_record, write_json
+from experiments.infra.pool_progress import STUDY_AFTER_ENV, minutes
+from experiments.record import find_record, write_json
 from experiments.infra.sweep_file import in_profile
 
 ROOT = Path(__file__).resolve().parents[1]

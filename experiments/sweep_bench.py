@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.infra.cli import arg, parse_args, run_main
+from experiments.cli import arg, parse_args, run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

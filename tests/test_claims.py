@@ -64,7 +64,7 @@ def evidence():
     from analysis.claims import gather_evidence
     from analysis.gan_figures import find_gan_run
     from analysis.runs import load_runs
-    from experiments.infra.record import local_records
+    from experiments.record import local_records
 
     runs = ROOT / "results" / "runs"
     return gather_evidence(load_runs(runs), find_gan_run(runs), local_records(ROOT / "results" / "gan_exploration"))

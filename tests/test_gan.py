@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from experiments import mnist_data
-from experiments.infra.cli import UsageError, parse_args
+from experiments.cli import UsageError, parse_args
 from experiments.gan import Args as GanArgs
 from experiments.gan import run_name as gan_run_name
 from experiments.gan_metrics import frechet_distance, inception_score
@@ -331,7 +331,7 @@ def test_a_gan_run_is_named_by_every_setting_that_changes_it() -> None:
     """Resume loads the checkpoint of the run with this name: a rerun with another lr, batch size or subset must be
     another run, not the finished one relabelled."""
     from experiments import gan
-    from experiments.infra.record import EXECUTION, PLACEMENT
+    from experiments.record import EXECUTION, PLACEMENT
     from tests.conftest import another_value
 
     base = gan.run_name(parse_args(gan.Args, ["--epochs=15"]))
@@ -350,7 +350,7 @@ def test_a_gan_run_is_named_by_every_setting_that_changes_it() -> None:
 def test_the_exploration_chooses_the_best_mean_over_seeds_not_one_lucky_seed(tmp_path: Path) -> None:
     """A configuration screened on one seed can top the table by luck; the choice is among those rerun on more."""
     from analysis.gan_figures import exploration_choice, exploration_frame, exploration_results, write_exploration_table
-    from experiments.infra.record import write_record
+    from experiments.record import write_record
 
     def record(lr: float, seed: int, score: float) -> None:
         quality = {"IS": score, "FID": 20 - score, "classes/covered": 10, "classes/evenness": 0.99,
@@ -378,7 +378,7 @@ def test_the_exploration_chooses_the_best_mean_over_seeds_not_one_lucky_seed(tmp
 def test_the_study_reports_the_configuration_its_exploration_chose() -> None:
     from analysis.gan_figures import configuration_label, exploration_choice, exploration_frame
     from experiments import gan
-    from experiments.infra.cli import parse_args
+    from experiments.cli import parse_args
     from experiments.study import GAN_CHOICE
 
     chosen = exploration_choice(exploration_frame(ROOT / "results" / "gan_exploration"))

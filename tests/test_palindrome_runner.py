@@ -12,7 +12,7 @@ import torch
 from analysis.runs import load_runs
 from analysis.selection import comparison_runs, crossfit_runs
 from experiments import palindrome
-from experiments.infra.record import EXECUTION, PLACEMENT
+from experiments.record import EXECUTION, PLACEMENT
 from tests.conftest import ROOT, another_value, run_module
 
 

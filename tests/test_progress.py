@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from experiments.infra.progress import PoolProgress, RemainingTime
+from experiments.infra.pool_progress import PoolProgress, RemainingTime
 
 
 def replayed_estimates(workers: int, seed: int) -> list[tuple[float, float]]:
@@ -17,7 +17,7 @@ def replayed_estimates(workers: int, seed: int) -> list[tuple[float, float]]:
     solved runs stop early, so a run's time is not its budget's cost times a rate."""
     import dataclasses
 
-    from experiments.infra.record import local_records
+    from experiments.record import local_records
     from experiments.palindrome import Args, expected_cost
     from tests.conftest import ROOT
 
@@ -92,11 +92,9 @@ def test_totals_count_finished_failed_and_skipped_runs() -> None:
     jobs = [Job(plan, T) for T in (5, 10, 20, 30)]
     out = io.StringIO()
     progress = PoolProgress([plan], jobs, workers=2, out=out)
-    for job in jobs[:2]:
-        progress.started_job(job)
-    progress.finished(jobs[0], "ok", {"stop_reason": "solved"})
-    progress.finished(jobs[1], "ok", {"stop_reason": "at chance"})
-    progress.finished(jobs[2], "ok", {"stop_reason": "solved"})
+    progress.finished(jobs[0], "ok", {"stop_reason": "solved"}, queued=jobs[2:], running=jobs[1:2])
+    progress.finished(jobs[1], "ok", {"stop_reason": "at chance"}, queued=jobs[3:], running=jobs[2:3])
+    progress.finished(jobs[2], "ok", {"stop_reason": "solved"}, running=jobs[3:])
     progress.finished(jobs[3], "FAILED (exit 2: bad flag)", None)
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("[3/6 runs (0 failed)")
@@ -113,8 +111,7 @@ def test_study_lines_add_the_remaining_stages(monkeypatch: pytest.MonkeyPatch) -
     jobs = [Job(plan, 5), Job(plan, 10)]
     out = io.StringIO()
     progress = PoolProgress([plan], jobs, workers=1, out=out)
-    progress.started_job(jobs[0])
     jobs[0].started = progress.started - 30  # it ran 30 s
-    progress.finished(jobs[0], "ok", {"stop_reason": "solved"})
+    progress.finished(jobs[0], "ok", {"stop_reason": "solved"}, queued=jobs[1:])
     assert "study ~" in out.getvalue() and "min left" in out.getvalue()
 

@@ -108,7 +108,7 @@ def test_bad_skeleton_flags_exit_2_with_one_line(tmp_path: Path, flags: list[str
 
 def test_the_gan_runner_takes_the_skeletons_flags() -> None:
     from experiments import gan
-    from experiments.infra.cli import parse_args
+    from experiments.cli import parse_args
 
     args = parse_args(gan.Args, ["--n_epochs=3", "--batch_size=32", "--lr=0.0001", "--latent_dim=64",
                                  "--save_interval=50"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.infra.cli import parse_args
+from experiments.cli import parse_args
 from tests.conftest import ROOT, run_module
 from tests.test_sweep import make
 
@@ -78,7 +78,7 @@ def check_the_same_study_through_wandbs_agents(tmp_path: Path, local_out: Path, 
     runs back through wandb.Api() and gives the same macros. The GAN and the classifier are local stages whatever the
     backend: their records are copied from the local study, so that this part trains only what goes through W&B."""
     from experiments import study
-    from experiments.infra.record import local_records
+    from experiments.record import local_records
     from tests.wandb_standin import ENTITY, StandIn
 
     out, figures = tmp_path / "wandb-runs", tmp_path / "wandb-figures"
@@ -142,7 +142,7 @@ def test_report_build_explains_missing_tex(tmp_path: Path, monkeypatch: pytest.M
 def test_a_study_that_fails_keeps_its_minutes_and_its_resume_adds_to_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from experiments import study
-    from experiments.infra.cli import UsageError
+    from experiments.cli import UsageError
 
     def stage(seconds: float, exit_status: int = 0) -> list[list[str]]:
         return [[sys.executable, "-c", f"import sys, time; time.sleep({seconds}); sys.exit({exit_status})"]]

@@ -15,9 +15,11 @@ import sweeps
 import yaml
 
 from analysis.runs import load_runs
-from experiments.infra import sweep as sweep_runner
-from experiments.infra.cli import UsageError
-from experiments.infra.record import local_records
+from experiments.cli import UsageError
+from experiments.infra import sweep_file
+from experiments.infra.local_pool import run_local
+from experiments.infra.wandb_agents import agent_commands
+from experiments.record import local_records
 from tests.conftest import ROOT, run_module
 
 SWEEP_FILES = sorted(path for path in (ROOT / "sweeps").rglob("*.yaml") if path.name != "overrides.yaml")
@@ -30,14 +32,14 @@ def grid_size(config: dict) -> int:
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_sweep_file_validates_and_expands(path: Path) -> None:
-    config = sweep_runner.load_sweep(path)
+    config = sweep_file.load_sweep(path)
     assert config["method"] == "grid"
     proposals = []
     while (proposal := sweeps.next_run(config, proposals)) is not None:
         proposal.state = sweeps.RunState.running
         proposals.append(proposal)
     assert len(proposals) == grid_size(yaml.safe_load(path.read_text()))
-    command = sweep_runner.run_command(config, {k: v["value"] for k, v in proposals[0].config.items()})
+    command = sweep_file.run_command(config, {k: v["value"] for k, v in proposals[0].config.items()})
     assert command[:4] == ["/usr/bin/env", "python", "-m", "experiments.palindrome"]
     assert all(part.startswith("--") and "=" in part for part in command[4:])
 
@@ -50,11 +52,11 @@ def test_the_tiny_profile_is_the_cpu_sweeps_narrowed_by_its_overrides() -> None:
     from experiments.study import PROFILES
 
     overrides = yaml.safe_load(TINY_OVERRIDES.read_text())
-    cpu = {sweep_runner.load_sweep(ROOT / path)["name"]: ROOT / path for path in PROFILES["cpu"].sweeps}
+    cpu = {sweep_file.load_sweep(ROOT / path)["name"]: ROOT / path for path in PROFILES["cpu"].sweeps}
     assert set(overrides["sweeps"]) <= set(cpu)
     assert sorted(PROFILES["tiny"].sweeps) == sorted(str(cpu[name].relative_to(ROOT)) for name in overrides["sweeps"])
     for name, changes in overrides["sweeps"].items():
-        full, small = sweep_runner.load_sweep(cpu[name]), sweep_runner.load_sweep(cpu[name], TINY_OVERRIDES)
+        full, small = sweep_file.load_sweep(cpu[name]), sweep_file.load_sweep(cpu[name], TINY_OVERRIDES)
         assert small["name"] == full["name"] and small["command"] == full["command"]
         overridden = {*overrides["every"], *(changes or {})}
         narrowed = {k for k in changes or {} if "values" in full["parameters"].get(k, {})}
@@ -69,11 +71,11 @@ def test_the_tiny_profile_is_the_cpu_sweeps_narrowed_by_its_overrides() -> None:
 
 def test_overrides_that_do_not_name_a_sweep_or_are_malformed_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not name sweep 'length_rnn_boundary'"):
-        sweep_runner.load_sweep(ROOT / "sweeps" / "length_rnn_boundary.yaml", TINY_OVERRIDES)
+        sweep_file.load_sweep(ROOT / "sweeps" / "length_rnn_boundary.yaml", TINY_OVERRIDES)
     bad = tmp_path / "overrides.yaml"
     bad.write_text("every:\n  steps: 40\nsweeps: {length_rnn: {}}\n")
     with pytest.raises(UsageError, match="steps: {value: 40}"):
-        sweep_runner.load_sweep(ROOT / "sweeps" / "length_rnn.yaml", bad)
+        sweep_file.load_sweep(ROOT / "sweeps" / "length_rnn.yaml", bad)
 
 
 TINY = """
@@ -156,14 +158,14 @@ def test_a_run_in_the_warm_worker_is_the_run_a_cold_start_makes(tiny_sweep: Path
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The pool starts each run in a warm worker that imported torch once (experiments/infra/worker.py): each run
     must write the record its own command, typed by hand as a cold `python -m experiments.palindrome`, writes, bit
-    for bit but for its timings, and run as __main__ would (no warning, its own process title)."""
-    from experiments.infra import local_pool
-
+    for bit but for its timings, and run as __main__ would (no warning, its own process title), in the environment
+    the pool gave it (its slot's device: made-up ids, which leave torch on the CPU)."""
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    config = sweep_runner.load_sweep(tiny_sweep)
-    assert local_pool.run_local([config], tmp_path / "warm", slots=2)["done"] == 4
+    config = sweep_file.load_sweep(tiny_sweep)
+    assert run_local([config], tmp_path / "warm", slots=2, gpus=["7", "8"])["done"] == 4
     timings = {"train_time_s", "steps_per_s", "wall_time_s"}
     warm = {r["name"]: r for r in local_records(tmp_path / "warm" / "length")}
+    assert {r["meta"]["cuda_visible_devices"] for r in warm.values()} == {"7", "8"}
     for log in (tmp_path / "warm" / "length" / "logs").glob("*.log"):
         command = log.read_text().splitlines()[0].split()
         assert "Warning" not in log.read_text() and command[2:4] == ["-m", "experiments.palindrome"]
@@ -182,7 +184,7 @@ def test_a_run_in_the_warm_worker_is_the_run_a_cold_start_makes(tiny_sweep: Path
 def test_the_thread_count_is_part_of_a_run_and_of_its_name(tmp_path: Path) -> None:
     """One thread unless a flag says otherwise, recorded as the number that trained the run; another count is another
     run (the floating-point order differs), with a name of its own; every committed record names its count."""
-    from experiments.infra.record import foreign_record, identity
+    from experiments.record import foreign_record, identity
     from experiments.palindrome import Args, run_name
 
     assert Args().threads == 1 and run_name(Args()) == "lstm__T5__lr0.001__s0"
@@ -226,14 +228,14 @@ def test_malformed_sweep_files_are_rejected_before_anything_runs(tmp_path: Path,
 
 def test_missing_sweep_file() -> None:
     with pytest.raises(UsageError, match="does not exist"):
-        sweep_runner.load_sweep("sweeps/no_such_sweep.yaml")
+        sweep_file.load_sweep("sweeps/no_such_sweep.yaml")
 
 
 def test_grid_runs_start_costliest_first_over_every_sweep(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "grid.yaml"
     path.write_text(TINY.replace("T: {value: 4}", "T: {values: [4, 12, 8]}"))
-    config = sweep_runner.load_sweep(path)
-    assert sweep_runner.run_local([config], tmp_path / "runs", 2, dry_run=True)["planned"] == 12
+    config = sweep_file.load_sweep(path)
+    assert run_local([config], tmp_path / "runs", 2, dry_run=True)["planned"] == 12
     lines = [line for line in capsys.readouterr().out.splitlines() if "experiments.palindrome" in line]
     order = [(line.split("--model=")[1].split()[0], int(line.split("--T=")[1].split()[0])) for line in lines]
     assert order[:2] == [("lstm", 12), ("lstm", 12)] and order[-2:] == [("rnn", 4), ("rnn", 4)]
@@ -242,8 +244,8 @@ def test_grid_runs_start_costliest_first_over_every_sweep(tmp_path: Path, capsys
     # Two sweeps in one pool: one queue, costliest first across both.
     (tmp_path / "other.yaml").write_text(TINY.replace("name: length", "name: other").replace("T: {value: 4}",
                                                                                            "T: {value: 10}"))
-    other = sweep_runner.load_sweep(tmp_path / "other.yaml")
-    assert sweep_runner.run_local([config, other], tmp_path / "runs", 2, dry_run=True)["planned"] == 16
+    other = sweep_file.load_sweep(tmp_path / "other.yaml")
+    assert run_local([config, other], tmp_path / "runs", 2, dry_run=True)["planned"] == 16
     lines = [line for line in capsys.readouterr().out.splitlines() if "experiments.palindrome" in line]
     assert [int(line.split("--T=")[1].split()[0]) for line in lines[:4]] == [12, 12, 10, 10]
     assert "--group=other" in lines[2] and "--group=length" in lines[0]
@@ -251,7 +253,7 @@ def test_grid_runs_start_costliest_first_over_every_sweep(tmp_path: Path, capsys
 
 def test_command_line_matches_what_wandb_agent_runs() -> None:
     config = {"command": ["${env}", "${interpreter}", "-m", "experiments.palindrome", "${args}"]}
-    command = sweep_runner.run_command(config, {"model": "lstm", "lr": 0.001, "grad_flow": False})
+    command = sweep_file.run_command(config, {"model": "lstm", "lr": 0.001, "grad_flow": False})
     assert command == ["/usr/bin/env", "python", "-m", "experiments.palindrome", "--model=lstm", "--lr=0.001",
                        "--grad_flow=False"]
 
@@ -259,12 +261,12 @@ def test_command_line_matches_what_wandb_agent_runs() -> None:
 def test_agent_commands_one_per_gpu_slot_each_pinned_to_its_device() -> None:
     """GPUS=0,0,1,1 (made-up ids, on the CPU): four agents, two pinned to each GPU through CUDA_VISIBLE_DEVICES,
     each our warm agent on the sweep, its records under OUT."""
-    commands = sweep_runner.agent_commands("me/proj/abc", gpus=["0", "0", "1", "1"], agents=1, out="somewhere")
+    commands = agent_commands("me/proj/abc", gpus=["0", "0", "1", "1"], agents=1, out="somewhere")
     assert [env["CUDA_VISIBLE_DEVICES"] for env, _ in commands] == ["0", "0", "1", "1"]
     for env, command in commands:
         assert command == [sys.executable, "-m", "experiments.infra.wandb_agents", "--sweep_id=me/proj/abc"]
         assert env["STUDY_RUNS_DIR"] == str(Path("somewhere").resolve())
-    cpu = sweep_runner.agent_commands("me/proj/abc", gpus=[], agents=2)
+    cpu = agent_commands("me/proj/abc", gpus=[], agents=2)
     assert len(cpu) == 2 and all("CUDA_VISIBLE_DEVICES" not in env for env, _ in cpu)
 
 
@@ -314,7 +316,7 @@ echo "end $CUDA_VISIBLE_DEVICES $sweep" >> {events}
 def test_an_agents_runs_file_their_records_under_the_sweeps_out(tmp_path: Path) -> None:
     """An agent passes a run only the sweep's parameters: where its record goes travels in the environment."""
     out = tmp_path / "elsewhere"
-    (env, _), = sweep_runner.agent_commands("me/proj/abc", gpus=[], agents=1, out=out)
+    (env, _), = agent_commands("me/proj/abc", gpus=[], agents=1, out=out)
     assert env["STUDY_RUNS_DIR"] == str(out.resolve())
     run = run_module("experiments.palindrome", "--T=4", "--steps=10", "--eval_every=10", "--hidden=8",
                      "--grad_flow=False", "--group=length_x", env={"STUDY_RUNS_DIR": env["STUDY_RUNS_DIR"]})
@@ -353,7 +355,7 @@ def test_runs_from_a_wandb_sweep_have_the_local_columns_and_a_copy_for_offline(t
     import wandb
 
     from analysis import runs as runs_module
-    from experiments.infra.record import RecordError
+    from experiments.record import RecordError
 
     class FakeRun:
         def __init__(self, name: str, lr: float) -> None:
@@ -461,7 +463,7 @@ def agent_command(config: dict, params: dict, tmp_path: Path, monkeypatch: pytes
 
 def first_grid_run(config: dict) -> dict:
     proposal = sweeps.next_run(config, [])
-    return {k: sweep_runner.plain_value(v["value"]) for k, v in proposal.config.items()}
+    return {k: sweep_file.plain_value(v["value"]) for k, v in proposal.config.items()}
 
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -471,7 +473,7 @@ def test_an_agents_command_names_the_sweep_and_parses(path: Path, tmp_path: Path
     which sweep they belong to and are flags the runner accepts."""
     from experiments import palindrome
 
-    config = sweep_runner.load_sweep(path)
+    config = sweep_file.load_sweep(path)
     command = agent_command(config, first_grid_run(config), tmp_path, monkeypatch)
     assert command[:4] == ["/usr/bin/env", "python", "-m", "experiments.palindrome"]
     assert f"--group={config['name']}" in command
@@ -486,7 +488,7 @@ def test_a_run_started_as_an_agent_starts_it_is_its_sweeps_run_in_the_figures(tm
     under runs/<sweep>/ and the analysis takes it as that sweep's run of the main comparison."""
     from analysis.selection import comparison_runs
 
-    config = sweep_runner.load_sweep(ROOT / "sweeps" / "length_lstm.yaml", TINY_OVERRIDES)
+    config = sweep_file.load_sweep(ROOT / "sweeps" / "length_lstm.yaml", TINY_OVERRIDES)
     command = agent_command(config, first_grid_run(config), tmp_path, monkeypatch)
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -508,7 +510,7 @@ def test_a_study_read_from_wandb_gives_the_same_macros_as_its_local_records(tmp_
 
     from analysis import runs as runs_module
     from analysis.report_numbers import palindrome_results
-    from experiments.infra.record import local_records
+    from experiments.record import local_records
 
     records = [r for r in local_records(ROOT / "results" / "runs") if "T" in r["config"]]
 
@@ -587,6 +589,39 @@ def test_sigterm_to_the_pool_stops_its_workers_and_the_rerun_resumes(tmp_path: P
     resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert len(list(out.rglob("record.json"))) == 2
+
+
+def _parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the workers")
+def test_a_pool_killed_alone_leaves_no_fork_server_and_no_run(tmp_path: Path) -> None:
+    """SIGKILL to the pool's process alone (no clean-up runs, nothing is passed on): the fork server its runs came
+    from and the runs themselves end within seconds (Linux's parent-death signal), so nothing trains orphaned."""
+    import time
+
+    path = tmp_path / "orphan.yaml"  # two LSTM runs of minutes, side by side
+    path.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
+                    .replace("T: {value: 4}", "T: {value: 40}").replace("steps: {value: 20}", "steps: {value: 200000}"))
+    out = tmp_path / "runs"
+    pool = subprocess.Popen([sys.executable, "-m", "experiments.infra.sweep", f"--sweep={path}", "--backend=local",
+                             "--workers=2", f"--out={out}"], cwd=ROOT, env={**os.environ, "WANDB_MODE": "disabled"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(runs := _processes_mentioning("experiments.palindrome", f"--out={out} ")) < 2:
+        assert time.monotonic() < deadline and pool.poll() is None, "the runs never started"
+        time.sleep(0.1)
+    servers = {_parent_pid(pid) for pid in runs}
+    assert pool.pid not in servers and {_parent_pid(server) for server in servers} == {pool.pid}
+    pool.kill()
+    pool.wait()
+    deadline = time.monotonic() + 20
+    while (left := [pid for pid in [*runs, *servers] if Path(f"/proc/{pid}").exists()
+                    and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]):
+        assert time.monotonic() < deadline, f"processes left after their pool was killed: {left}"
+        time.sleep(0.2)
+    assert not list(out.rglob("record.json"))
 
 
 def test_the_gpu_check_runs_its_code_path_on_the_cpu() -> None:

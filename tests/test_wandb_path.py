@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from analysis.runs import load_runs
-from experiments.infra.record import local_records
+from experiments.record import local_records
 from tests.conftest import ROOT
 from tests.test_sweep import TINY
 from tests.wandb_standin import ENTITY, StandIn

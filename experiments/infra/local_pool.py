@@ -1,11 +1,11 @@
-"""The local backend of the sweep runner: one pool of warm workers over one or several grid sweeps.
+"""The local backend of the sweep runner: one pool of warm-started runs over one or several grid sweeps.
 
     run_local([load_sweep("sweeps/length_rnn.yaml"), load_sweep("sweeps/length_lstm.yaml")], Path("runs"), slots=2)
 
 W&B's sweep engine expands each grid (sweep_file.grid_runs); the runs of every sweep start costliest first
 (sweep_file.expected_cost), so the pool does not end on one long run, and runs whose records are complete are
-skipped (resume). Each slot has a warm worker (worker.py), pinned on GPUs to its entry of ``gpus`` (an id listed
-twice: two slots on that GPU). Progress lines: progress.PoolProgress.
+skipped (resume). Every run forks warm from one fork server (worker.py), pinned on GPUs to its slot's entry of
+``gpus`` (an id listed twice: two slots on that GPU). Progress lines: progress.PoolProgress.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 
-from experiments.infra.cli import Terminated, stop_processes
-from experiments.infra.record import RECORD, RecordError, local_records, read_record
+from experiments.infra import worker
+from experiments.cli import Terminated, stop_processes
+from experiments.record import RECORD, RecordError, local_records, read_record
 from experiments.infra.sweep_file import expected_cost, grid_runs, run_command, runner_module
-from experiments.infra.worker import Worker, WorkerRun
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Job:
     sweep: SweepPlan
     params: dict
     cost: float
-    process: WorkerRun | None = None
+    process: worker.WorkerRun | None = None
     log: Path | None = None
     slot: int = -1
     started: float = 0.0
@@ -71,7 +72,7 @@ def run_local(configs: list[dict], out: Path, slots: int, gpus: list[str] | None
               ) -> dict:
     """Run grid sweeps in one pool of ``slots`` workers; returns counts of done, skipped and failed runs.
     ``gpus``: the device of each slot in turn (CUDA_VISIBLE_DEVICES), none on the CPU."""
-    from experiments.infra.progress import PoolProgress
+    from experiments.infra.pool_progress import PoolProgress
 
     gpus = gpus or []
     plans = [plan_sweep(config, out) for config in configs]
@@ -91,31 +92,27 @@ def run_local(configs: list[dict], out: Path, slots: int, gpus: list[str] | None
         (plan.folder / "logs").mkdir(parents=True, exist_ok=True)
     print(f"sweeps {', '.join(plan.name for plan in plans)}: {len(jobs)} runs to do, {skipped} already complete; "
           f"{slots} workers{' on GPUs ' + ','.join(gpus) if gpus else ''}; logs in <sweep>/logs", file=sys.stderr)
-    workers = [Worker(sorted({runner_module(plan.config) for plan in plans})) for _ in range(min(slots, len(jobs)))]
+    worker.preload(sorted({runner_module(plan.config) for plan in plans}))
     tally = PoolProgress(plans, jobs, slots)
     running: list[Job] = []
     try:
         while jobs or running:
-            while len(running) < len(workers) and jobs:
-                free = min(set(range(len(workers))) - {j.slot for j in running})
-                running.append(_start(jobs.pop(0), workers[free], free, gpus))
-                tally.started_job(running[-1])
-            time.sleep(0.2)
+            while len(running) < slots and jobs:
+                free = min(set(range(slots)) - {j.slot for j in running})
+                running.append(_start(jobs.pop(0), free, gpus))
+            wait([job.process.sentinel for job in running])
             for job in [j for j in running if j.process.poll() is not None]:
                 running.remove(job)
                 ok = job.process.returncode == 0
                 record = _own_record(job) if ok else None
                 status = "ok" if ok else f"FAILED (exit {job.process.returncode}: {_last_line(job.log)}; log {job.log})"
-                tally.finished(job, status, record["summary"] if record else None)
+                tally.finished(job, status, record["summary"] if record else None, jobs, running)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (cli.Terminated)
         for job in running:  # passed on (a Ctrl-C in a terminal has reached them already, a signal to us has not)
             job.process.send_signal(signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
         stop_processes([job.process for job in running], interrupt)  # each run stops without writing its record
-        print(f"interrupted: {tally.count('done')} done, {len(running)} stopped (rerun to resume)", file=sys.stderr)
+        print(f"interrupted: {tally.counts['done']} done, {len(running)} stopped (rerun to resume)", file=sys.stderr)
         raise
-    finally:
-        for worker in workers:
-            worker.close()
     return tally.close(skipped)
 
 
@@ -131,7 +128,7 @@ def _own_record(job: Job) -> dict | None:
     return None
 
 
-def _start(job: Job, worker: Worker, slot: int, gpus: list[str]) -> Job:
+def _start(job: Job, slot: int, gpus: list[str]) -> Job:
     command = run_command(job.sweep.config, job.params, sys.executable, job.sweep.extra)
     env = {**os.environ, "WANDB_SILENT": "true"}
     if gpus:
@@ -139,8 +136,8 @@ def _start(job: Job, worker: Worker, slot: int, gpus: list[str]) -> Job:
     job.log = job.sweep.folder / "logs" / f"run-{job.sweep.previous + job.sweep.started:04d}.log"
     job.sweep.started += 1
     job.log.write_text(shlex.join(command) + "\n")
-    job.process = worker.start(command, env, job.log)
     job.slot, job.started = slot, time.monotonic()
+    job.process = worker.start(command, env, job.log)
     return job
 
 

@@ -20,12 +20,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.infra.cli import UsageError, arg, parse_args, run_main
+from experiments.cli import UsageError, arg, parse_args, run_main
 from experiments.infra.local_pool import run_local
-from experiments.infra.sweep_file import load_sweep, plain_value, run_command  # noqa: F401 - the runner's public names
-from experiments.infra.tracker import wandb_mode, wandb_server, warn
-from experiments.infra.wandb_agents import (agent_commands, check_server, create_wandb_sweep,  # noqa: F401
-                                            launch_agents, sweep_config)
+from experiments.infra.sweep_file import load_sweep
+from experiments.infra.wandb_agents import check_server, create_wandb_sweep, first_line, launch_agents, sweep_config
+from experiments.tracker import wandb_mode, wandb_server, warn
 
 
 @dataclass
@@ -92,9 +91,8 @@ def _create_sweeps(configs: list[dict], args: Args) -> list[tuple[str, Path]] | 
             created.append((create_wandb_sweep(config, args.project), Path(args.out) / config["name"] / "agents"))
         except Exception as error:
             if args.backend == "wandb":
-                raise UsageError(f"W&B at {wandb_server()} did not create the sweep ({type(error).__name__}: "
-                                 f"{str(error).splitlines()[0][:160] if str(error) else 'no answer'}); check that "
-                                 "the server answers there and your key (`wandb login`), or use --backend=local"
+                raise UsageError(f"W&B at {wandb_server()} did not create the sweep ({first_line(error)}); check "
+                                 "that the server answers there and your key (`wandb login`), or use --backend=local"
                                  ) from None
             warn(f"W&B unreachable ({type(error).__name__}); running the sweeps locally instead")
             return None

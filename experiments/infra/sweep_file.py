@@ -25,9 +25,7 @@ import yaml
 warnings.filterwarnings("ignore", message="Valid config keys have changed in V2")
 warnings.filterwarnings("ignore", message=".*class-based `config` is deprecated")
 
-from experiments.infra.cli import UsageError  # noqa: E402
-
-METHODS = ("grid", "random", "bayes")
+from experiments.cli import UsageError  # noqa: E402
 
 
 def _read_yaml(path: Path, what: str) -> object:
@@ -82,8 +80,6 @@ def load_sweep(path: str | Path, overrides: str | Path | None = None) -> dict:
     if "-m" not in [str(part) for part in config.get("command", [])][:-1]:  # what the warm workers run
         raise UsageError(f"{path}: no program or command that runs a module; add command: "
                          "[${env}, ${interpreter}, -m, <runner>, ${args}]")
-    if config.get("method") not in METHODS:
-        raise UsageError(f"{path}: method {config.get('method')!r} is not one of {', '.join(METHODS)}")
     run_cap = config.pop("run_cap", None)  # W&B's server knows run_cap; the sweeps package's schema does not
     try:
         config = dict(sweeps.SweepConfig(config))

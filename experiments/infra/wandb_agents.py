@@ -6,10 +6,10 @@
 An agent is one long-lived process running W&B's documented ``wandb.agent(sweep_id, function=..., count=...)``. For
 each run the server hands out, W&B writes its parameters to the file ``WANDB_SWEEP_PARAM_PATH`` names and sets
 ``WANDB_RUN_ID``; the function turns them into the command line ``wandb agent`` would run (sweep_file.run_command) and
-runs it in a warm worker (worker.py), so the run joins the sweep as the CLI agent's runs do, writes the same record,
-and pays no start-up of Python, torch and W&B. ``launch_agents`` starts one agent per entry of ``gpus``, pinned to
-it through CUDA_VISIBLE_DEVICES (an id listed twice: two agents on that GPU). Plain ``wandb agent SWEEP_ID`` works
-on the same sweeps, one cold process per run.
+forks it warm from the agent's fork server (worker.py), so the run joins the sweep as the CLI agent's runs do, writes
+the same record, and pays no start-up of Python, torch and W&B. ``launch_agents`` starts one agent per entry of
+``gpus``, pinned to it through CUDA_VISIBLE_DEVICES (an id listed twice: two agents on that GPU). Plain ``wandb agent
+SWEEP_ID`` works on the same sweeps, one cold process per run.
 """
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.infra.cli import UsageError, arg, parse_args, run_main, stop_processes
-from experiments.infra.record import OUT_ENV
+from experiments.cli import UsageError, arg, parse_args, run_main, stop_processes
+from experiments.record import OUT_ENV
 from experiments.infra.sweep_file import run_command, runner_module, with_group
-from experiments.infra.tracker import wandb_server
-from experiments.infra.worker import Worker
+from experiments.tracker import wandb_server
+from experiments.infra import worker
 
 STAGGER_S = 1.0  # seconds between agent starts, so agents don't all ask the server at once
 POLL_S = 1.0  # how often the launcher looks for an agent that finished its sweep
 AGENT = [sys.executable, "-m", "experiments.infra.wandb_agents"]  # one agent, this module's main
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else 'no answer'}"
 
 
@@ -59,7 +59,7 @@ def sweep_config(sweep_id: str) -> dict:
     try:
         return dict(wandb.Api().sweep(sweep_id).config)
     except Exception as error:  # an unknown sweep, an unreachable server: W&B raises several kinds
-        raise UsageError(f"W&B at {wandb_server()} did not give sweep {sweep_id} ({_first_line(error)}); check the "
+        raise UsageError(f"W&B at {wandb_server()} did not give sweep {sweep_id} ({first_line(error)}); check the "
                          "id and that the server answers") from None
 
 
@@ -158,7 +158,7 @@ class Args:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(Args, argv, description="One W&B agent that trains its runs in a warm worker.")
+    args = parse_args(Args, argv, description="One W&B agent that forks its runs warm.")
     if args.sweep_id.count("/") != 2:
         raise UsageError(f"--sweep_id={args.sweep_id!r} is not entity/project/id")
     import wandb
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     logs = Path(args.out) / (config.get("name") or args.sweep_id.rsplit("/", 1)[1]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     os.environ[OUT_ENV] = str(Path(args.out).resolve())  # the runners' default --out: where records go
-    worker = Worker([runner_module(config)])
+    worker.preload([runner_module(config)])
     failures = 0
 
     def train_one() -> None:
@@ -195,10 +195,7 @@ def main(argv: list[str] | None = None) -> None:
             raise RuntimeError(f"run {run_id} exited with status {code}; see {log}")
 
     Agent.HEARTBEAT_SLEEP_SECONDS = args.heartbeat_s
-    try:
-        wandb.agent(args.sweep_id, function=train_one, count=args.count or None)
-    finally:
-        worker.close()
+    wandb.agent(args.sweep_id, function=train_one, count=args.count or None)
     if failures:
         sys.exit(1)
 

@@ -12,7 +12,7 @@ W&B mode: the one ``WANDB_MODE`` sets (online, offline, disabled). When it is un
 logs offline with one warning line (``wandb sync`` uploads it later). W&B never prompts: ``WANDB_SILENT`` and a
 bounded init timeout keep it from waiting on a terminal or a dead server.
 
-The local record (``record.json``: name, config, summary, history, meta; see experiments/infra/record.py) is what
+The local record (``record.json``: name, config, summary, history, meta; see experiments/record.py) is what
 analysis reads when there is no W&B server. It appears only once complete, so a crashed run leaves none.
 """
 
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from experiments.infra.record import jsonable, write_record
+from experiments.record import jsonable, write_record
 
 # How long wandb.init may wait for a server before the run falls back to offline (W&B's own variable).
 INIT_TIMEOUT_S = float(os.environ.get("WANDB_INIT_TIMEOUT", 30))

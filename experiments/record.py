@@ -1,13 +1,13 @@
 """The run record: one home for its path, its atomic write, reading and validating it, and a run's identity.
 
-    from experiments.infra.record import record_path, write_record, read_record, local_records, identity
+    from experiments.record import record_path, write_record, read_record, local_records, identity
     write_record(run_dir, {"name": ..., "config": ..., "summary": ..., "history": ..., "meta": ...})
     record = read_record(record_path(run_dir))       # RecordError if missing, corrupt or incomplete
     records = local_records("runs")                   # every complete record below a folder
     identity(record["config"])                        # what the run computed, whatever folder it was filed in
 
 A record is ``<run dir>/record.json`` (``record.json.gz`` as committed under results/): name, config, summary,
-history, meta. Runners write it through ``experiments.infra.tracker``; the sweep runner reads it to resume; packing
+history, meta. Runners write it through ``experiments.tracker``; the sweep runner reads it to resume; packing
 and the analysis read it. Every file this project writes that a crash must not leave half-written goes through
 ``atomic_write``.
 """

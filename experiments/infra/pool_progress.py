@@ -1,10 +1,7 @@
-"""Progress reporting for the runners: a tqdm bar on a terminal, a plain line now and then otherwise.
+"""The local pool's progress lines: one per finished run, with the counts over all sweeps and the time left.
 
-    progress = Progress(total=10_000, desc="lstm__T20__lr0.001__s0")
-    progress.update(step, "loss 0.12 eval/acc 0.98")
-    progress.close()
-
-Plain lines (for logs of sweep workers and CI) come at most every ``every_s`` seconds, plus the last one.
+    tally = PoolProgress(plans, jobs, workers=2)   # the pool's sweep plans and jobs (local_pool.py)
+    tally.finished(job, "ok", record_summary, queued=jobs_left, running=jobs_running); tally.close(skipped)
 """
 
 from __future__ import annotations
@@ -16,30 +13,6 @@ import time
 # Seconds that the study's stages after the sweeps are expected to take (set by experiments/study.py), so that the
 # sweep pool's lines can say when the whole study will finish.
 STUDY_AFTER_ENV = "STUDY_AFTER_S"
-
-
-class Progress:
-    def __init__(self, total: int, desc: str, every_s: float = 10.0) -> None:
-        self.total, self.desc, self.every_s = total, desc, every_s
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
-        self.position, self.last_print = 0, time.monotonic()
-
-    def update(self, position: int, status: str = "") -> None:
-        if self.bar is not None:
-            self.bar.update(position - self.position)
-            self.bar.set_postfix_str(status, refresh=False)
-        elif time.monotonic() - self.last_print >= self.every_s or position >= self.total:
-            print(f"{self.desc} {position}/{self.total} {status}", file=sys.stderr, flush=True)
-            self.last_print = time.monotonic()
-        self.position = position
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 class RemainingTime:
@@ -96,8 +69,6 @@ class PoolProgress:
         self.plans = plans
         self.out = out if out is not None else sys.stderr  # looked up now: tests and callers may swap stderr
         self.started = time.monotonic()
-        self.queued = {id(job): job.cost for job in jobs}
-        self.running: dict[int, object] = {}
         self.remaining = RemainingTime(workers)
         self.tally = {plan.name: {} for plan in plans}
         self.counts = {"done": 0, "failed": 0}
@@ -105,16 +76,8 @@ class PoolProgress:
         self.total = sum(plan.previous for plan in plans) + len(jobs)
         self.study_after_s = float(os.environ.get(STUDY_AFTER_ENV, "nan"))
 
-    def count(self, key: str) -> int:
-        return self.counts[key]
-
-    def started_job(self, job) -> None:
-        self.queued.pop(id(job), None)
-        self.running[id(job)] = job
-
-    def finished(self, job, status: str, summary: dict | None) -> None:
-        self.queued.pop(id(job), None)
-        self.running.pop(id(job), None)
+    def finished(self, job, status: str, summary: dict | None, queued: list = (), running: list = ()) -> None:
+        """A line for ``job``, just ended; ``queued`` and ``running``: the pool's jobs still to come, and going."""
         failed = status.startswith("FAILED")
         key = "failed" if failed else "done"
         self.counts[key] += 1
@@ -124,8 +87,7 @@ class PoolProgress:
         tally = self.tally[job.sweep.name]
         tally[outcome] = tally.get(outcome, 0) + 1
         now = time.monotonic()
-        left = self.remaining.seconds_left(list(self.queued.values()),
-                                           [(j.cost, now - j.started) for j in self.running.values()])
+        left = self.remaining.seconds_left([j.cost for j in queued], [(j.cost, now - j.started) for j in running])
         finished = sum(self.counts.values()) + sum(plan.previous for plan in self.plans)
         label = " ".join(f"{k}={v}" for k, v in job.params.items() if k in job.sweep.varied)
         took = "" if job.started == 0 else f" in {time.monotonic() - job.started:.0f} s"
