@@ -632,3 +632,39 @@ def test_the_gpu_check_runs_its_code_path_on_the_cpu() -> None:
     rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] == ["5"]]
     assert [row[1] for row in rows] == ["1", "2"] and all(float(row[3]) > 0 for row in rows)
     assert "GAN epoch (937 steps of 64):" in result.stdout
+
+
+def private_names_used(source: str) -> list[str]:
+    """Names with a leading underscore that ``source`` takes from other modules: ``from m import _x``, ``import m._x``
+    or ``m._x`` where ``m`` is an import (dunders such as ``__file__`` are public)."""
+    import ast
+
+    def private(name: str) -> bool:
+        return any(part.startswith("_") and not part.endswith("__") for part in name.split("."))
+
+    tree, used, imported = ast.parse(source), [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            used += [alias.name for alias in node.names if private(alias.name)]
+            imported |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            used += [f"{node.module}.{alias.name}" for alias in node.names if private(f"{node.module}.{alias.name}")]
+            imported |= {alias.asname or alias.name for alias in node.names}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in imported:
+                used.append(f"{base.id}...{node.attr}")
+    return used
+
+
+def test_the_sweep_runner_and_the_runners_plumbing_use_public_names_only() -> None:
+    """No private name of the standard library, torch, W&B or of one another (``atexit._run_exitfuncs`` and the like):
+    they change without notice. The check itself is checked on a line that does."""
+    assert private_names_used("import atexit\natexit._run_exitfuncs()\nfrom a.b import _c\nimport x._y") == [
+        "a.b._c", "x._y", "atexit..._run_exitfuncs"]
+    files = [*(ROOT / "experiments" / "infra").glob("*.py"),
+             *(ROOT / "experiments" / name for name in ("cli.py", "record.py", "tracker.py", "progress.py"))]
+    assert {path.name: used for path in files if (used := private_names_used(path.read_text()))} == {}

@@ -156,6 +156,7 @@ class StandIn:
 
     def _op_agentHeartbeat(self, query: str, variables: dict) -> dict:
         """The next grid point by W&B's own sweep engine, or "exit" once the grid is used up."""
+        import experiments.infra.sweep_file  # noqa: F401 - it filters the sweeps package's harmless pydantic warnings
         from sweeps import RunState, SweepRun, next_run
 
         agent = self.agents[variables["id"]]

@@ -1,9 +1,6 @@
 """Imported by the fork server as it starts (``worker.preload`` names it first), and by nothing else: the fork server
-ends when the process that started it ends, however it ends (even SIGKILL).
-
-Why: multiprocessing's fork server ends only once every process it forked has ended, since each holds its end of
-the server's pipe; a run that outlived its pool would then keep the server, and with it itself, alive. With this, a
-killed pool or agent takes its fork server with it, and each run follows (it asks for the same signal).
+ends when the process that started it ends, even by SIGKILL. multiprocessing's own rule keeps it until every run it
+forked has ended (each holds the server's pipe), and a run that outlived its pool would keep it, and so itself, alive.
 """
 
 from experiments.infra.worker import stop_with_parent

@@ -101,7 +101,8 @@ class WorkerRun(_FORKSERVER.Process):
 
 
 def preload(modules: list[str]) -> None:
-    """Start the fork server, importing torch, W&B and ``modules``, from this thread: it ends with this thread."""
+    """Start the fork server, importing torch, W&B and ``modules``, from this thread: it ends with this thread. One
+    per process: once it runs, another call's modules are imported by each run itself."""
     _FORKSERVER.set_forkserver_preload(["experiments.infra.fork_server_init", "torch", "wandb", __name__, *modules])
     multiprocessing.forkserver.ensure_running()
 
