@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.palindrome_figures import gradient_flow_frame, reported_runs
 from analysis.gan_figures import configuration_label, exploration_frame_of, history_frame
+from analysis.palindrome_figures import gradient_flow_frame, reported_runs
 from analysis.selection import ACC, ablation_runs, comparison_runs, init_name, narrowed_cells
 from analysis.statistics import breaking_point, solve_rates
 from experiments.variants import CONTRAST

@@ -22,9 +22,9 @@ from analysis.claims import check_claims, gather_evidence, is_cpu_profile, write
 from analysis.give_up import give_up_numbers, given_up
 from analysis.report_numbers import comparison_table, palindrome_results, write_macros
 from analysis.runs import load_history, load_runs
-from experiments.record import RecordError, local_records
 from analysis.style import apply_style, save
 from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.record import RecordError, local_records
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.record import RECORD, RecordError, local_records
 from experiments.cli import UsageError, arg, parse_args, run_main
+from experiments.record import RECORD, RecordError, local_records
 from experiments.tracker import git_commit
 
 # What packing carries over in results/ as it is: what the study does not make (the GAN exploration that chose the

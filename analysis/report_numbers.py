@@ -22,8 +22,6 @@ from analysis.statistics import breaking_point, solve_rates
 from analysis.style import model_order, variant_order, variant_slugs
 from experiments.variants import CONTRAST
 
-
-
 CHECK_GROUP = "check_budget"  # sweeps/check_budget.yaml: the study's LSTM runs at one length continued to 10,000 steps
 
 

@@ -19,8 +19,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from experiments.record import EXECUTION, PLACEMENT
 from experiments.palindrome import SOLVED_ACC, Args
+from experiments.record import EXECUTION, PLACEMENT
 from experiments.variants import variant_of
 
 ACC = "eval/acc"

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from experiments.cpu_settings import flush_denormals, keep_freed_memory
 from experiments.cli import arg, parse_args, resolve_device, run_main
+from experiments.cpu_settings import flush_denormals, keep_freed_memory
 from experiments.rmsprop import RMSprop
 from models import gru, lstm
 from models.gru import GRU

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import save_image
 
-from experiments.cpu_settings import keep_freed_memory
 from experiments.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.cpu_settings import keep_freed_memory
 from experiments.gan_metrics import sample_quality
 from experiments.mnist_classifier import classifier_path, classify, load_classifier, scaled
 from experiments.mnist_data import MNISTBatches, load_mnist

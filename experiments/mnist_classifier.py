@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from experiments.cpu_settings import keep_freed_memory
 from experiments.cli import UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.cpu_settings import keep_freed_memory
 from experiments.mnist_data import MNISTBatches, load_mnist
 from experiments.record import atomic_path
 from experiments.tracker import Tracker

@@ -27,8 +27,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from experiments.cpu_settings import flush_denormals, keep_freed_memory
 from experiments.cli import Alias, UsageError, arg, check_writable, parse_args, resolve_device, run_main
+from experiments.cpu_settings import flush_denormals, keep_freed_memory
 from experiments.palindrome_data import ENCODINGS, PalindromeSampler, encode, heldout_set, input_dim, monitor_indices
 from experiments.progress import Progress
 from experiments.record import default_out, foreign_record, run_folder, unshown_settings_tag

@@ -26,8 +26,8 @@ from experiments.cli import UsageError, arg, parse_args, run_main, stop_processe
 from experiments.gan import Args as GanArgs
 from experiments.gan import run_name as gan_run_name
 from experiments.infra.pool_progress import STUDY_AFTER_ENV, minutes
-from experiments.record import find_record, write_json
 from experiments.infra.sweep_file import in_profile
+from experiments.record import find_record, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 

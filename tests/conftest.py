@@ -78,3 +78,36 @@ def use_loop(monkeypatch: pytest.MonkeyPatch, kernel, loop: str) -> None:
     monkeypatch.setattr(kernel, "_library", library)
     monkeypatch.setattr(kernel, "_loaded", True)
     assert kernel.loop_name() == loop
+
+
+def _living_parents() -> dict[int, int]:
+    """pid -> parent pid of every process on this machine that is not a zombie, from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            except (OSError, ValueError):
+                continue
+            if state != "Z":
+                parents[int(entry.name)] = int(parent)
+    return parents
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below ``pid``: its children, theirs, and so on."""
+    parents, found, frontier = _living_parents(), set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def still_alive(pids: set[int], within_s: float) -> set[int]:
+    """Those of ``pids`` still living (not zombies) after waiting up to ``within_s`` seconds for them to end."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while (alive := pids & set(_living_parents())) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive

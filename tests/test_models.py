@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from experiments.variants import MODELS, check_model
-from tests.conftest import use_loop
 from models.lstm import KERNEL, LSTM, _LSTMSequence
 from models.rnn import RNN
+from tests.conftest import use_loop
 
 
 @pytest.fixture(params=["c", "python"])

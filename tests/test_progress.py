@@ -17,8 +17,8 @@ def replayed_estimates(workers: int, seed: int) -> list[tuple[float, float]]:
     solved runs stop early, so a run's time is not its budget's cost times a rate."""
     import dataclasses
 
-    from experiments.record import local_records
     from experiments.palindrome import Args, expected_cost
+    from experiments.record import local_records
     from tests.conftest import ROOT
 
     fields = {f.name for f in dataclasses.fields(Args)}

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import sweeps
 import yaml
 
+import sweeps
 from analysis.runs import load_runs
 from experiments.cli import UsageError
 from experiments.infra import sweep_file
@@ -184,8 +184,8 @@ def test_a_run_in_the_warm_worker_is_the_run_a_cold_start_makes(tiny_sweep: Path
 def test_the_thread_count_is_part_of_a_run_and_of_its_name(tmp_path: Path) -> None:
     """One thread unless a flag says otherwise, recorded as the number that trained the run; another count is another
     run (the floating-point order differs), with a name of its own; every committed record names its count."""
-    from experiments.record import foreign_record, identity
     from experiments.palindrome import Args, run_name
+    from experiments.record import foreign_record, identity
 
     assert Args().threads == 1 and run_name(Args()) == "lstm__T5__lr0.001__s0"
     assert run_name(Args(threads=2)) == "lstm__T5__lr0.001__thr2__s0"
@@ -264,7 +264,8 @@ def test_agent_commands_one_per_gpu_slot_each_pinned_to_its_device() -> None:
     commands = agent_commands("me/proj/abc", gpus=["0", "0", "1", "1"], agents=1, out="somewhere")
     assert [env["CUDA_VISIBLE_DEVICES"] for env, _ in commands] == ["0", "0", "1", "1"]
     for env, command in commands:
-        assert command == [sys.executable, "-m", "experiments.infra.wandb_agents", "--sweep_id=me/proj/abc"]
+        assert command == [sys.executable, "-m", "experiments.infra.wandb_agents", "--stop_with_parent=True",
+                           "--sweep_id=me/proj/abc"]
         assert env["STUDY_RUNS_DIR"] == str(Path("somewhere").resolve())
     cpu = agent_commands("me/proj/abc", gpus=[], agents=2)
     assert len(cpu) == 2 and all("CUDA_VISIBLE_DEVICES" not in env for env, _ in cpu)
@@ -344,7 +345,7 @@ def test_dry_run_of_the_wandb_backend_prints_sweep_and_agents(tiny_sweep: Path) 
 
     joined = make("agents", SWEEP_ID="me/proj/abc", GPUS="2,2", DRY_RUN="1")
     assert joined.returncode == 0 and joined.stdout.count("CUDA_VISIBLE_DEVICES=2") == 2
-    assert "experiments.infra.wandb_agents --sweep_id=me/proj/abc" in joined.stdout
+    assert "experiments.infra.wandb_agents --stop_with_parent=True --sweep_id=me/proj/abc" in joined.stdout
 
 
 def test_runs_from_a_wandb_sweep_have_the_local_columns_and_a_copy_for_offline(tmp_path: Path, monkeypatch,
@@ -353,7 +354,6 @@ def test_runs_from_a_wandb_sweep_have_the_local_columns_and_a_copy_for_offline(t
     process reads the server again (never a stale copy), and falls back to the saved copy, saying so, only when W&B
     cannot be reached; with no copy, one clear error."""
     import wandb
-
     from analysis import runs as runs_module
     from experiments.record import RecordError
 
@@ -507,7 +507,6 @@ def test_a_study_read_from_wandb_gives_the_same_macros_as_its_local_records(tmp_
     summary, scan_history, state, sweep), plus two runs that did not finish: load_runs("wandb:entity/project") ->
     the report's numbers equal those from the local records, and the unfinished runs are left out."""
     import wandb
-
     from analysis import runs as runs_module
     from analysis.report_numbers import palindrome_results
     from experiments.record import local_records

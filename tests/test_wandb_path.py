@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import pytest
 
 from analysis.runs import load_runs
 from experiments.record import local_records
-from tests.conftest import ROOT
+from tests.conftest import ROOT, descendants, still_alive
 from tests.test_sweep import TINY
 from tests.wandb_standin import ENTITY, StandIn
 
@@ -186,17 +186,43 @@ def test_sigterm_to_the_agents_launcher_stops_agents_workers_and_runs(standin: S
         assert time.monotonic() < deadline and launcher.poll() is None, launcher.communicate()
         time.sleep(0.2)
     time.sleep(3.0)  # into training
+    below = descendants(launcher.pid)  # the agent, its fork server, the run, W&B's services
+    assert len(below) >= 3, below
     stopped = time.monotonic()
     launcher.send_signal(signal.SIGTERM)
     _, stderr = launcher.communicate(timeout=90)
     assert launcher.returncode == 143 and time.monotonic() - stopped < 30, stderr
     assert "interrupted: 1 agents stopped" in stderr
-    time.sleep(1.0)
-    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(out) in _cmdline(p)]
-    assert not left, [_cmdline(p) for p in left]
+    left = still_alive(below, within_s=10)
+    assert not left, [_cmdline(Path(f"/proc/{pid}")) for pid in left]
     assert not list(out.rglob("record.json"))
     log = (out / "length" / "agents" / "agent-0.log").read_text()
     assert "Traceback" not in log and "stopped with the agent (no record)" in log, log[-2000:]
+
+
+def test_an_agents_launcher_killed_alone_leaves_no_agent_and_no_run(standin: StandIn, tmp_path: Path) -> None:
+    """SIGKILL to the launcher alone (it cleans nothing up): its agents, their fork servers and runs end within
+    seconds (Linux's parent-death signal), so nothing trains on, or asks the server for runs, orphaned."""
+    sweep = tmp_path / "long.yaml"  # one run that never solves and would train for minutes
+    sweep.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
+                     .replace("lr: {values: [1.0e-3, 3.0e-3]}", "lr: {value: 1.0e-7}")
+                     .replace("steps: {value: 20}", "steps: {value: 200000}"))
+    out = tmp_path / "runs"
+    launcher = subprocess.Popen([sys.executable, "-m", "experiments.infra.sweep", f"--sweep={sweep}", "--backend=wandb",
+                                 "--agents=2", f"--out={out}"], cwd=ROOT, env={**os.environ, **standin.env(tmp_path)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("length/logs/*.log")):
+        assert time.monotonic() < deadline and launcher.poll() is None, "no run started"
+        time.sleep(0.2)
+    time.sleep(2.0)  # into training
+    below = descendants(launcher.pid)
+    assert len(below) >= 4, below  # two agents, a fork server, a run (the second agent finds no run left)
+    launcher.kill()
+    launcher.wait()
+    left = still_alive(below, within_s=20)
+    assert not left, [_cmdline(Path(f"/proc/{pid}")) for pid in left]
+    assert not list(out.rglob("record.json"))
 
 
 def _cmdline(proc: Path) -> str:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from experiments.infra import worker
 from experiments.cli import Terminated, stop_processes
-from experiments.record import RECORD, RecordError, local_records, read_record
+from experiments.infra import worker
 from experiments.infra.sweep_file import expected_cost, grid_runs, run_command, runner_module
+from experiments.record import RECORD, RecordError, local_records, read_record
 
 
 @dataclass

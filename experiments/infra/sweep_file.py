@@ -97,13 +97,6 @@ def load_sweep(path: str | Path, overrides: str | Path | None = None) -> dict:
     return config
 
 
-def with_group(config: dict) -> dict:
-    """The sweep with its name as the ``group`` parameter, so that every run says which sweep it belongs to however
-    it is started: a W&B agent passes the sweep's parameters and nothing else."""
-    parameters = {"group": {"value": config["name"]}, **config.get("parameters", {})}
-    return {**config, "parameters": parameters}
-
-
 def runner_module(config: dict) -> str:
     """The Python module a sweep runs: its command's ``-m module``."""
     command = [str(c) for c in config.get("command", [])]

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.cli import UsageError, arg, parse_args, run_main, stop_processes
-from experiments.record import OUT_ENV
-from experiments.infra.sweep_file import run_command, runner_module, with_group
-from experiments.tracker import wandb_server
 from experiments.infra import worker
+from experiments.infra.sweep_file import run_command, runner_module
+from experiments.record import OUT_ENV
+from experiments.tracker import wandb_server
 
 STAGGER_S = 1.0  # seconds between agent starts, so agents don't all ask the server at once
 POLL_S = 1.0  # how often the launcher looks for an agent that finished its sweep
-AGENT = [sys.executable, "-m", "experiments.infra.wandb_agents"]  # one agent, this module's main
+AGENT = [sys.executable, "-m", "experiments.infra.wandb_agents", "--stop_with_parent=True"]  # this module's main
 
 
 def first_line(error: Exception) -> str:
@@ -64,11 +64,13 @@ def sweep_config(sweep_id: str) -> dict:
 
 
 def create_wandb_sweep(config: dict, project: str) -> str:
-    """Create the sweep on the W&B server; returns entity/project/id."""
+    """Create the sweep on the W&B server; returns entity/project/id. The sweep's name is its runs' ``group``, so a
+    run says which sweep it belongs to however it starts (a W&B agent passes the sweep's parameters, nothing else)."""
     os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
 
-    sweep_id = wandb.sweep(sweep=with_group(config), project=project)
+    parameters = {"group": {"value": config["name"]}, **config.get("parameters", {})}
+    sweep_id = wandb.sweep(sweep={**config, "parameters": parameters}, project=project)
     return f"{wandb.Api().default_entity}/{project}/{sweep_id}"
 
 
@@ -155,15 +157,19 @@ class Args:
     out: str = arg(os.environ.get(OUT_ENV, "runs"), "local records go to <out>/<sweep name>/")
     heartbeat_s: float = arg(1.0, "seconds between the agent's asks for its next run (W&B's default is 5, which "
                                   "short runs would spend waiting)")
+    stop_with_parent: bool = arg(False, "end when the process that started the agent ends (the launcher's agents)")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(Args, argv, description="One W&B agent that forks its runs warm.")
     if args.sweep_id.count("/") != 2:
         raise UsageError(f"--sweep_id={args.sweep_id!r} is not entity/project/id")
-    import wandb
+    if args.stop_with_parent:  # a launcher killed outright takes its agents with it, and they their runs
+        worker.stop_with_parent()
     import yaml
     from wandb.agents.pyagent import Agent  # the class wandb.agent runs; its heartbeat delay is a class setting
+
+    import wandb
 
     config = sweep_config(args.sweep_id)
     logs = Path(args.out) / (config.get("name") or args.sweep_id.rsplit("/", 1)[1]) / "logs"
