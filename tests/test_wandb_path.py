@@ -168,26 +168,34 @@ def test_an_unknown_sweep_or_a_silent_server_is_one_line_within_seconds(standin:
     assert time.monotonic() - started < 30 and not (tmp_path / "runs").exists()
 
 
-def test_sigterm_to_the_agents_launcher_stops_agents_workers_and_runs(standin: StandIn, tmp_path: Path) -> None:
-    """`kill` of `make sweep BACKEND=wandb` mid-run: exit 143 in seconds, no agent, worker or run left, no record of the
-    unfinished run, no traceback in the agent's log (W&B's agent stops its job thread by raising in it)."""
-    import signal
-
-    sweep = tmp_path / "long.yaml"  # one run that never solves and would train for minutes
+def launcher_in_training(standin: StandIn, tmp_path: Path, agents: int) -> tuple[subprocess.Popen, Path, set[int]]:
+    """`make sweep BACKEND=wandb` on one LSTM run that never solves and would train for minutes, a few seconds into
+    training: (the launcher, its records' folder, every process below it: agents, fork server, run, W&B's services)."""
+    sweep = tmp_path / "long.yaml"
     sweep.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
                      .replace("lr: {values: [1.0e-3, 3.0e-3]}", "lr: {value: 1.0e-7}")
                      .replace("steps: {value: 20}", "steps: {value: 200000}"))
     out = tmp_path / "runs"
     launcher = subprocess.Popen([sys.executable, "-m", "experiments.infra.sweep", f"--sweep={sweep}", "--backend=wandb",
-                                 "--agents=1", f"--out={out}"], cwd=ROOT, env={**os.environ, **standin.env(tmp_path)},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 f"--agents={agents}", f"--out={out}"], cwd=ROOT,
+                                env={**os.environ, **standin.env(tmp_path)}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list(out.glob("length/logs/*.log")):
         assert time.monotonic() < deadline and launcher.poll() is None, launcher.communicate()
         time.sleep(0.2)
     time.sleep(3.0)  # into training
-    below = descendants(launcher.pid)  # the agent, its fork server, the run, W&B's services
-    assert len(below) >= 3, below
+    below = descendants(launcher.pid)
+    assert len(below) >= 2 + agents, below  # the agents, a fork server, the run (a second agent finds no run left)
+    return launcher, out, below
+
+
+def test_sigterm_to_the_agents_launcher_stops_agents_workers_and_runs(standin: StandIn, tmp_path: Path) -> None:
+    """`kill` of `make sweep BACKEND=wandb` mid-run: exit 143 in seconds, no agent, worker or run left, no record of the
+    unfinished run, no traceback in the agent's log (W&B's agent stops its job thread by raising in it)."""
+    import signal
+
+    launcher, out, below = launcher_in_training(standin, tmp_path, agents=1)
     stopped = time.monotonic()
     launcher.send_signal(signal.SIGTERM)
     _, stderr = launcher.communicate(timeout=90)
@@ -203,23 +211,9 @@ def test_sigterm_to_the_agents_launcher_stops_agents_workers_and_runs(standin: S
 def test_an_agents_launcher_killed_alone_leaves_no_agent_and_no_run(standin: StandIn, tmp_path: Path) -> None:
     """SIGKILL to the launcher alone (it cleans nothing up): its agents, their fork servers and runs end within
     seconds (Linux's parent-death signal), so nothing trains on, or asks the server for runs, orphaned."""
-    sweep = tmp_path / "long.yaml"  # one run that never solves and would train for minutes
-    sweep.write_text(TINY.replace("model: {values: [rnn, lstm]}", "model: {value: lstm}")
-                     .replace("lr: {values: [1.0e-3, 3.0e-3]}", "lr: {value: 1.0e-7}")
-                     .replace("steps: {value: 20}", "steps: {value: 200000}"))
-    out = tmp_path / "runs"
-    launcher = subprocess.Popen([sys.executable, "-m", "experiments.infra.sweep", f"--sweep={sweep}", "--backend=wandb",
-                                 "--agents=2", f"--out={out}"], cwd=ROOT, env={**os.environ, **standin.env(tmp_path)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list(out.glob("length/logs/*.log")):
-        assert time.monotonic() < deadline and launcher.poll() is None, "no run started"
-        time.sleep(0.2)
-    time.sleep(2.0)  # into training
-    below = descendants(launcher.pid)
-    assert len(below) >= 4, below  # two agents, a fork server, a run (the second agent finds no run left)
+    launcher, out, below = launcher_in_training(standin, tmp_path, agents=2)
     launcher.kill()
-    launcher.wait()
+    launcher.communicate()
     left = still_alive(below, within_s=20)
     assert not left, [_cmdline(Path(f"/proc/{pid}")) for pid in left]
     assert not list(out.rglob("record.json"))
