@@ -80,7 +80,7 @@ def use_loop(monkeypatch: pytest.MonkeyPatch, kernel, loop: str) -> None:
     assert kernel.loop_name() == loop
 
 
-def _living_parents() -> dict[int, int]:
+def living_parents() -> dict[int, int]:
     """pid -> parent pid of every process on this machine that is not a zombie, from /proc."""
     parents = {}
     for entry in Path("/proc").iterdir():
@@ -96,7 +96,7 @@ def _living_parents() -> dict[int, int]:
 
 def descendants(pid: int) -> set[int]:
     """Every living process below ``pid``: its children, theirs, and so on."""
-    parents, found, frontier = _living_parents(), set(), {pid}
+    parents, found, frontier = living_parents(), set(), {pid}
     while frontier:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
@@ -108,6 +108,6 @@ def still_alive(pids: set[int], within_s: float) -> set[int]:
     import time
 
     deadline = time.monotonic() + within_s
-    while (alive := pids & set(_living_parents())) and time.monotonic() < deadline:
+    while (alive := pids & set(living_parents())) and time.monotonic() < deadline:
         time.sleep(0.2)
     return alive

@@ -11,16 +11,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import sweeps
 import yaml
 
-import sweeps
 from analysis.runs import load_runs
 from experiments.cli import UsageError
 from experiments.infra import sweep_file
 from experiments.infra.local_pool import run_local
 from experiments.infra.wandb_agents import agent_commands
 from experiments.record import local_records
-from tests.conftest import ROOT, run_module
+from tests.conftest import ROOT, living_parents, run_module, still_alive
 
 SWEEP_FILES = sorted(path for path in (ROOT / "sweeps").rglob("*.yaml") if path.name != "overrides.yaml")
 TINY_OVERRIDES = ROOT / "sweeps" / "tiny" / "overrides.yaml"
@@ -590,10 +590,6 @@ def test_sigterm_to_the_pool_stops_its_workers_and_the_rerun_resumes(tmp_path: P
     assert len(list(out.rglob("record.json"))) == 2
 
 
-def _parent_pid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the workers")
 def test_a_pool_killed_alone_leaves_no_fork_server_and_no_run(tmp_path: Path) -> None:
     """SIGKILL to the pool's process alone (no clean-up runs, nothing is passed on): the fork server its runs came
@@ -611,15 +607,13 @@ def test_a_pool_killed_alone_leaves_no_fork_server_and_no_run(tmp_path: Path) ->
     while len(runs := _processes_mentioning("experiments.palindrome", f"--out={out} ")) < 2:
         assert time.monotonic() < deadline and pool.poll() is None, "the runs never started"
         time.sleep(0.1)
-    servers = {_parent_pid(pid) for pid in runs}
-    assert pool.pid not in servers and {_parent_pid(server) for server in servers} == {pool.pid}
+    parents = living_parents()
+    servers = {parents[pid] for pid in runs}
+    assert pool.pid not in servers and {parents[server] for server in servers} == {pool.pid}
     pool.kill()
     pool.wait()
-    deadline = time.monotonic() + 20
-    while (left := [pid for pid in [*runs, *servers] if Path(f"/proc/{pid}").exists()
-                    and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]):
-        assert time.monotonic() < deadline, f"processes left after their pool was killed: {left}"
-        time.sleep(0.2)
+    left = still_alive({*runs, *servers}, within_s=20)
+    assert not left, f"processes left after their pool was killed: {left}"
     assert not list(out.rglob("record.json"))
 
 

@@ -5,7 +5,7 @@
 W&B's sweep engine expands each grid (sweep_file.grid_runs); the runs of every sweep start costliest first
 (sweep_file.expected_cost), so the pool does not end on one long run, and runs whose records are complete are
 skipped (resume). Every run forks warm from one fork server (worker.py), pinned on GPUs to its slot's entry of
-``gpus`` (an id listed twice: two slots on that GPU). Progress lines: progress.PoolProgress.
+``gpus`` (an id listed twice: two slots on that GPU). Progress lines: pool_progress.PoolProgress.
 """
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ def run_local(configs: list[dict], out: Path, slots: int, gpus: list[str] | None
                 status = "ok" if ok else f"FAILED (exit {job.process.returncode}: {_last_line(job.log)}; log {job.log})"
                 tally.finished(job, status, record["summary"] if record else None, jobs, running)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (cli.Terminated)
-        for job in running:  # passed on (a Ctrl-C in a terminal has reached them already, a signal to us has not)
-            job.process.send_signal(signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+        if not isinstance(interrupt, Terminated):  # a SIGINT to the pool alone: pass it on (SIGTERM: stop_processes)
+            for job in running:
+                job.process.send_signal(signal.SIGINT)
         stop_processes([job.process for job in running], interrupt)  # each run stops without writing its record
         print(f"interrupted: {tally.counts['done']} done, {len(running)} stopped (rerun to resume)", file=sys.stderr)
         raise

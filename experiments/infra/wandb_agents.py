@@ -166,10 +166,9 @@ def main(argv: list[str] | None = None) -> None:
         raise UsageError(f"--sweep_id={args.sweep_id!r} is not entity/project/id")
     if args.stop_with_parent:  # a launcher killed outright takes its agents with it, and they their runs
         worker.stop_with_parent()
+    import wandb
     import yaml
     from wandb.agents.pyagent import Agent  # the class wandb.agent runs; its heartbeat delay is a class setting
-
-    import wandb
 
     config = sweep_config(args.sweep_id)
     logs = Path(args.out) / (config.get("name") or args.sweep_id.rsplit("/", 1)[1]) / "logs"
